@@ -1,0 +1,64 @@
+"""The JSON error shape of SPEC.md §2, for every endpoint.
+
+`{"error": "<human sentence>", ...}`; 400 carries `"details"` naming the field.
+Handlers raise `ApiError`; the middleware also turns aiohttp's own refusals
+(unknown path, wrong method, body over the limit) into the same shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+log = logging.getLogger("presence.api")
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+    def response(self) -> web.Response:
+        return web.json_response({"error": self.message, **self.extra}, status=self.status)
+
+
+def bad_request(field: str, message: str) -> ApiError:
+    return ApiError(400, message, details={field: message})
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, what)
+
+
+_AIOHTTP_MESSAGES = {
+    404: "Not found",
+    405: "Method not allowed",
+    413: "The request body is larger than 64 KiB",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return e.response()
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        message = _AIOHTTP_MESSAGES.get(e.status, e.reason)
+        return web.json_response({"error": message}, status=e.status, headers=_keep_headers(e))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response({"error": "Internal server error"}, status=500)
+
+
+def _keep_headers(e: web.HTTPException) -> dict[str, str]:
+    return {k: v for k, v in e.headers.items() if k.lower() in ("allow", "retry-after")}

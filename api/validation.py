@@ -1,0 +1,82 @@
+"""Reading and checking request input. Every refusal names the field (§2)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from api.errors import ApiError, bad_request
+
+MAX_ID_LENGTH = 255
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; 400 for malformed JSON, 413 past 64 KiB."""
+    raw = await request.read()  # raises HTTPRequestEntityTooLarge past client_max_size
+    if not raw:
+        raise ApiError(400, "The request body must be a JSON object", details={"body": "empty"})
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "The request body is not valid JSON", details={"body": "invalid JSON"}) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object", details={"body": "expected an object"})
+    return body
+
+
+def required_str(body: dict[str, Any], field: str, max_length: int = MAX_ID_LENGTH) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise bad_request(field, f"{field} is required and must be a non-empty string")
+    if len(value) > max_length:
+        raise bad_request(field, f"{field} must be at most {max_length} characters")
+    return value
+
+
+def optional_str(body: dict[str, Any], field: str, max_length: int = MAX_ID_LENGTH) -> str | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise bad_request(field, f"{field} must be a string")
+    if len(value) > max_length:
+        raise bad_request(field, f"{field} must be at most {max_length} characters")
+    return value
+
+
+def one_of(body: dict[str, Any], field: str, choices: tuple[str, ...]) -> str:
+    value = body.get(field)
+    if value not in choices:
+        raise bad_request(field, f"{field} must be one of {', '.join(choices)}")
+    return value
+
+
+def path_id(request: web.Request, name: str = "id") -> str:
+    value = request.match_info[name]
+    if not value or len(value) > MAX_ID_LENGTH:
+        raise bad_request(name, f"{name} must be 1 to {MAX_ID_LENGTH} characters")
+    return value
+
+
+def query_str(request: web.Request, name: str) -> str:
+    value = request.query.get(name)
+    if not value:
+        raise bad_request(name, f"the query parameter {name} is required")
+    if len(value) > MAX_ID_LENGTH:
+        raise bad_request(name, f"{name} must be at most {MAX_ID_LENGTH} characters")
+    return value
+
+
+def query_int(request: web.Request, name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(name, f"{name} must be an integer") from None
+    if not minimum <= value <= maximum:
+        raise bad_request(name, f"{name} must be between {minimum} and {maximum}")
+    return value

@@ -1,0 +1,80 @@
+"""Bearer tokens (SPEC.md §2): HS256 JWTs with `sub`, `role`, `company`, `name`, `exp`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal, cast
+
+import jwt
+
+Role = Literal["admin", "agent", "user", "service"]
+ROLES: tuple[Role, ...] = ("admin", "agent", "user", "service")
+
+
+class TokenError(ValueError):
+    """The token cannot be accepted; the message says why, for the caller."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    sub: str
+    role: Role
+    company: str | None = None
+    name: str | None = None
+
+    @property
+    def is_person(self) -> bool:
+        """A `service` token stands for the host application: no user row, never online."""
+        return self.role != "service"
+
+
+class TokenCodec:
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def encode(
+        self,
+        sub: str,
+        role: Role,
+        company: str | None = None,
+        name: str | None = None,
+        ttl: float = 3600,
+        now: float | None = None,
+    ) -> str:
+        if role not in ROLES:
+            raise TokenError(f"role must be one of {', '.join(ROLES)}")
+        issued = int(time.time() if now is None else now)
+        claims: dict[str, object] = {"sub": sub, "role": role, "iat": issued, "exp": issued + int(ttl)}
+        if company:
+            claims["company"] = company
+        if name:
+            claims["name"] = name
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def decode(self, token: str) -> Identity:
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=["HS256"], options={"require": ["sub", "exp"]}, leeway=5
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError("The token has expired") from None
+        except jwt.InvalidSignatureError:
+            raise TokenError("The token's signature is not valid") from None
+        except jwt.MissingRequiredClaimError as e:
+            raise TokenError(f"The token has no {e.claim!r} claim") from None
+        except jwt.InvalidTokenError as e:
+            raise TokenError(f"The token is malformed ({e})") from None
+        sub, role = claims.get("sub"), claims.get("role")
+        company, name = claims.get("company"), claims.get("name")
+        if not isinstance(sub, str) or not sub or len(sub) > 255:
+            raise TokenError("The token's 'sub' must be a non-empty string of at most 255 characters")
+        if role not in ROLES:
+            raise TokenError(f"The token's 'role' must be one of {', '.join(ROLES)}")
+        if company is not None and (not isinstance(company, str) or len(company) > 255):
+            raise TokenError("The token's 'company' must be a string")
+        if name is not None and not isinstance(name, str):
+            raise TokenError("The token's 'name' must be a string")
+        if role in ("agent", "user") and not company:
+            raise TokenError(f"A {role} token needs a 'company' claim")
+        return Identity(sub=sub, role=cast(Role, role), company=company or None, name=(name or None))

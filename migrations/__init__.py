@@ -1,0 +1,1 @@
+"""Alembic migrations (async env). Apply with `presence db upgrade`."""

@@ -1,0 +1,145 @@
+"""The composition root: `create_app(settings)` wires every part, once.
+
+Resources live in `cleanup_ctx` generators in dependency order (database,
+presence store, realtime services, jobs), each torn down after the ones that
+depend on it, and only if it started.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import socketio
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from api import conversations, operations, pages, widget
+from api.errors import MAX_BODY_BYTES, error_middleware
+from api.routing import RouteTable
+from db.engine import create_engine, create_session_factory
+from db.users import UserDirectory
+from domain.clock import Clock, system_clock
+from domain.identity import TokenCodec
+from presence import keys
+from presence.jobs import JobRunner
+from presence.metrics import Metrics
+from presence.settings import Settings
+from realtime.agents import AgentRooms
+from realtime.gateway import SocketGateway
+from realtime.store import create_store
+from realtime.widget import WidgetPresence
+
+log = logging.getLogger("presence.app")
+
+ROUTE_TABLES: list[RouteTable] = [
+    operations.routes,
+    conversations.routes,
+    widget.routes,
+    pages.routes,
+]
+
+
+def create_app(settings: Settings, clock: Clock = system_clock) -> web.Application:
+    metrics = Metrics()
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_latency_middleware(metrics), error_middleware])
+    node_id = uuid.uuid4().hex[:12]
+    engine = create_engine(settings.database_url)
+    sessions = create_session_factory(engine)
+    tokens = TokenCodec(settings.resolved_jwt_secret())
+    store = create_store(settings)
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins="*",
+        logger=False,
+        engineio_logger=False,
+        max_http_buffer_size=MAX_BODY_BYTES,
+    )
+    sio.attach(app)
+    gateway = SocketGateway(sio, tokens, metrics)
+    users = UserDirectory(sessions, clock)
+    gateway.on_connect(_record_person(users))
+    widget_presence = WidgetPresence(gateway, store, sessions, settings, clock, metrics, node_id)
+    AgentRooms(gateway, widget_presence, sessions, node_id)
+    jobs = JobRunner(clock, metrics)
+    jobs.add("widget_leases", settings.widget_sweep_every, widget_presence.sweep)
+
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock
+    app[keys.ENGINE] = engine
+    app[keys.SESSIONS] = sessions
+    app[keys.TOKENS] = tokens
+    app[keys.USERS] = users
+    app[keys.STORE] = store
+    app[keys.SIO] = sio
+    app[keys.WIDGET] = widget_presence
+    app[keys.METRICS] = metrics
+    app[keys.JOBS] = jobs
+    app[keys.ROUTE_TABLES] = ROUTE_TABLES
+    for table in ROUTE_TABLES:
+        table.register(app)
+
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_presence_store)
+    app.cleanup_ctx.append(_realtime)
+    app.cleanup_ctx.append(_jobs)
+    log.info(
+        "node %s: database %s, presence %s",
+        node_id,
+        engine.url.render_as_string(hide_password=True),
+        "redis" if settings.redis_url else "in-process",
+    )
+    return app
+
+
+def _record_person(users: UserDirectory):  # type: ignore[no-untyped-def]
+    async def hook(sid: str, info) -> None:  # type: ignore[no-untyped-def]
+        if info.identity is not None:
+            await users.seen(info.identity)
+
+    return hook
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[keys.ENGINE].dispose()
+
+
+async def _presence_store(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[keys.STORE].close()
+
+
+async def _realtime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[keys.SIO].shutdown()
+    await app[keys.WIDGET].close()
+
+
+async def _jobs(app: web.Application) -> AsyncIterator[None]:
+    app[keys.JOBS].start()
+    yield
+    app[keys.JOBS].shutdown()
+
+
+def _latency_middleware(metrics: Metrics):  # type: ignore[no-untyped-def]
+    @web.middleware
+    async def latency(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as e:
+            status = e.status
+            raise
+        finally:
+            route = request.match_info.route.resource
+            name = route.canonical if route is not None else "unmatched"
+            if not name.startswith("/socket.io"):
+                metrics.requests.labels(request.method, name, str(status)).observe(time.perf_counter() - started)
+
+    return latency

@@ -1,0 +1,104 @@
+"""The `presence` command (SPEC.md §1)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from presence.settings import Settings, SettingsError
+
+log = logging.getLogger("presence.cli")
+
+Command = Callable[[argparse.Namespace, Settings], int]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(fn: Command) -> Command:
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+@command("serve")
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from db.migrate import upgrade
+    from presence.app import create_app
+
+    upgrade(settings.database_url)
+    app = create_app(settings)
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        print=lambda _msg: log.info("serving on http://%s:%d", args.host, args.port),
+        access_log=None,
+        shutdown_timeout=5,
+    )
+    return 0
+
+
+@command("db upgrade")
+def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from db.migrate import upgrade
+
+    upgrade(settings.database_url)
+    print("database is up to date")
+    return 0
+
+
+@command("token")
+def token(args: argparse.Namespace, settings: Settings) -> int:
+    from domain.identity import TokenCodec, TokenError
+
+    try:
+        print(TokenCodec(settings.resolved_jwt_secret()).encode(args.sub, args.role, args.company, args.name, args.ttl))
+    except TokenError as e:
+        print(f"presence token: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="presence", description="Who is online, for how long, and what it costs.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the server (migrations applied first)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
+    db_sub.add_parser("upgrade", help="apply Alembic migrations to PRESENCE_DATABASE_URL")
+
+    p = sub.add_parser("token", help="print a signed bearer token")
+    p.add_argument("--sub", required=True, help="user id")
+    p.add_argument("--role", required=True, choices=["admin", "agent", "user", "service"])
+    p.add_argument("--company", help="tenant id (required for agent and user)")
+    p.add_argument("--name", help="display name")
+    p.add_argument("--ttl", type=float, default=3600, help="seconds until it expires (default 3600)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as e:
+        print(f"presence: {e}", file=sys.stderr)
+        return 2
+    from presence.logs import configure
+
+    configure(settings.log_format)
+    name = args.command if args.command != "db" else f"db {args.db_command}"
+    return COMMANDS[name](args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Periodic jobs on APScheduler, with what each did last (for `/api/health`).
+
+A job is an async function returning a short result (a count). It never runs
+twice at once on a node (`max_instances=1`), and missed runs are coalesced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from domain.clock import Clock, iso
+from presence.metrics import Metrics
+
+log = logging.getLogger("presence.jobs")
+
+Job = Callable[[], Awaitable[Any]]
+
+
+@dataclass(slots=True)
+class JobStatus:
+    last_run: float | None = None
+    last_result: Any = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"last_run": iso(self.last_run), "last_result": self.last_result}
+
+
+class JobRunner:
+    def __init__(self, clock: Clock, metrics: Metrics) -> None:
+        self._clock = clock
+        self._metrics = metrics
+        self._jobs: dict[str, tuple[float, Job]] = {}
+        self.status: dict[str, JobStatus] = {}
+        self._scheduler: AsyncIOScheduler | None = None
+
+    def add(self, name: str, every: float, job: Job) -> None:
+        """Runs `job` every `every` seconds once started (0 disables the period, not the job)."""
+        self._jobs[name] = (every, job)
+        self.status[name] = JobStatus()
+
+    async def run(self, name: str) -> Any:
+        """Runs a job now (also what the scheduler calls), recording its outcome."""
+        _, job = self._jobs[name]
+        started = self._clock()
+        try:
+            result = await job()
+        except Exception as e:
+            self._metrics.sweeps.labels(name, "error").inc()
+            self.status[name] = JobStatus(started, {"error": str(e) or type(e).__name__})
+            log.exception("job %s failed", name)
+            return None
+        self._metrics.sweeps.labels(name, "ok").inc()
+        self.status[name] = JobStatus(started, result)
+        return result
+
+    def start(self) -> None:
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        for name, (every, _) in self._jobs.items():
+            if every > 0:
+                scheduler.add_job(
+                    self.run,
+                    "interval",
+                    args=[name],
+                    seconds=every,
+                    id=name,
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=None,
+                )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def shutdown(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None

@@ -1,0 +1,23 @@
+"""Typed application state keys (aiohttp `AppKey`), one place for all of them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    pass
+
+SETTINGS = web.AppKey("settings", "Settings")
+CLOCK = web.AppKey("clock", "Clock")
+ENGINE = web.AppKey("engine", "AsyncEngine")
+SESSIONS = web.AppKey("sessions", "SessionFactory")
+TOKENS = web.AppKey("tokens", "TokenCodec")
+USERS = web.AppKey("users", "UserDirectory")
+STORE = web.AppKey("store", "PresenceStore")
+SIO = web.AppKey("sio", "socketio.AsyncServer")
+WIDGET = web.AppKey("widget", "WidgetPresence")
+METRICS = web.AppKey("metrics", "Metrics")
+JOBS = web.AppKey("jobs", "JobRunner")
+ROUTE_TABLES = web.AppKey("route_tables", "list[RouteTable]")

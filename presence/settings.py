@@ -1,0 +1,119 @@
+"""Settings from the environment (and a `.env` file in the working folder).
+
+Every name and default here is fixed by SPEC.md §1. Durations are seconds and may
+be fractional so that tests can run a whole lifecycle in a few seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+SECRET_FILE = ".presence-secret"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot use; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///./presence.db"
+    redis_url: str | None = None
+    jwt_secret: str | None = None
+    cron_secret: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    log_format: str = "text"
+
+    widget_heartbeat_interval: float = 30
+    widget_offline_after: float = 60
+    widget_offline_grace: float = 3
+    widget_sweep_every: float = 1
+
+    user_touch_throttle: float = 10
+    user_offline_after: float = 1800
+    user_sweep_every: float = 60
+
+    session_heartbeat_interval: float = 30
+    session_timeout_after: float = 300
+    session_sweep_every: float = 300
+
+    stream_credit_block: float = 1800
+    stream_warn_after: float = 600
+    stream_end_after: float = 900
+    stream_check_every: float = 300
+
+    activity_cooldown: float = 300
+    tracking_link_ttl: float = 604800
+
+    # Where the random JWT secret is kept when PRESENCE_JWT_SECRET is unset.
+    secret_file: Path = field(default=Path(SECRET_FILE))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+        """Reads `PRESENCE_*` variables; the process environment wins over `.env`."""
+        values: dict[str, str] = {}
+        if env_file is not None and env_file.is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        kwargs: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "secret_file":
+                continue
+            raw = values.get(f"PRESENCE_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            if f.type == "float":
+                kwargs[f.name] = _seconds(f"PRESENCE_{f.name.upper()}", raw)
+            else:
+                kwargs[f.name] = raw
+        settings = cls(**kwargs)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"PRESENCE_LOG_FORMAT must be 'text' or 'json', got {self.log_format!r}")
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(
+                f"PRESENCE_REDIS_URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}"
+            )
+        if "+" not in self.database_url.split("://", 1)[0]:
+            raise SettingsError(
+                "PRESENCE_DATABASE_URL must name an async driver, e.g. sqlite+aiosqlite:///./presence.db "
+                f"or postgresql+psycopg://user@host/db, got {self.database_url!r}"
+            )
+
+    def resolved_jwt_secret(self) -> str:
+        """PRESENCE_JWT_SECRET, or a random secret kept in `.presence-secret` (mode 0600)."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.secret_file
+        if path.is_file():
+            text = path.read_text().strip()
+            if text:
+                return text
+        secret = secrets.token_hex(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+        except FileExistsError:  # another process created it first: use theirs
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secret + "\n")
+        return secret
+
+
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise SettingsError(f"{name} must be a finite number of seconds >= 0, got {raw!r}")
+    return value

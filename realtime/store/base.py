@@ -1,0 +1,66 @@
+"""The presence store interface.
+
+A store keeps each conversation's `CustomerPresence` and the agents in each
+conversation's room, for the whole cluster. It applies the pure transitions of
+`domain.widget_presence` atomically and answers the two questions the sweep
+asks: which leases have expired, and which pending departures are due. Nothing
+outside a store knows whether the state is in this process or in Redis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from domain.widget_presence import CustomerPresence, DepartureReason, Notice
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The state after a transition, and what agents must be told about it."""
+
+    presence: CustomerPresence
+    notices: list[Notice]
+
+
+class PresenceStore(Protocol):
+    async def bind(self, conversation_id: str, session_id: str, sid: str, node: str, now: float) -> Outcome:
+        """A widget socket said `widget:online` for this conversation."""
+
+    async def heartbeat(self, conversation_id: str, sid: str, now: float) -> Outcome | None:
+        """Refreshes the socket's lease; None when it holds none (expired or dropped)."""
+
+    async def set_hidden(self, conversation_id: str, sid: str, hidden: bool, now: float) -> Outcome | None:
+        """The socket's tab was hidden or shown; None when it holds no lease."""
+
+    async def drop(
+        self, conversation_id: str, sid: str, now: float, reason: DepartureReason, grace: float
+    ) -> Outcome | None:
+        """The socket is gone; None when it held no lease (already dropped)."""
+
+    async def settle(self, conversation_id: str, now: float) -> Outcome | None:
+        """Ends the conversation's pending departure if its grace is over."""
+
+    async def expired(self, now: float, offline_after: float) -> list[tuple[str, str]]:
+        """`(conversation_id, sid)` of every lease not refreshed for `offline_after` seconds."""
+
+    async def due_departures(self, now: float) -> list[str]:
+        """Conversations whose pending departure's grace is over."""
+
+    async def snapshot(self, conversation_id: str) -> CustomerPresence | None:
+        """The customer's presence, or None if never seen."""
+
+    async def join_room(self, conversation_id: str, sid: str, node: str) -> None:
+        """An agent socket joined the conversation's room."""
+
+    async def leave_room(self, conversation_id: str, sid: str) -> None:
+        """An agent socket left the conversation's room (or disconnected)."""
+
+    async def room_size(self, conversation_id: str) -> int:
+        """Agent sockets in the conversation's room, on every node."""
+
+    async def ping(self) -> bool:
+        """True when the store's backend answers."""
+
+    async def close(self) -> None:
+        """Releases connections; the store is not used afterwards."""

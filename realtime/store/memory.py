@@ -1,0 +1,110 @@
+"""In-process presence store: the default when PRESENCE_REDIS_URL is unset.
+
+Every method runs without awaiting in the middle, so under asyncio each one is
+atomic. Expired leases are found through a heap ordered by last heartbeat with
+lazy deletion: the sweep's cost grows with the leases that expire (and the
+heartbeats that superseded them), not with every live socket.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+
+from domain import widget_presence as rules
+from domain.widget_presence import CustomerPresence, DepartureReason, Notice
+from realtime.store.base import Outcome
+
+
+class MemoryPresenceStore:
+    def __init__(self) -> None:
+        self._presence: dict[str, CustomerPresence] = {}
+        self._leases: list[tuple[float, str, str]] = []  # (last_heartbeat, conversation, sid)
+        self._departures: dict[str, float] = {}  # conversation -> grace deadline
+        self._rooms: dict[str, set[str]] = {}
+
+    def _apply(self, conversation_id: str, change: Callable[[CustomerPresence], list[Notice] | None]) -> Outcome | None:
+        p = self._presence.get(conversation_id)
+        if p is None:
+            return None
+        notices = change(p)
+        if notices is None:
+            return None
+        self._index(p)
+        return Outcome(p, notices)
+
+    def _index(self, p: CustomerPresence) -> None:
+        if p.pending is not None:
+            self._departures[p.conversation_id] = p.pending.deadline
+        else:
+            self._departures.pop(p.conversation_id, None)
+
+    def _push_lease(self, conversation_id: str, sid: str, last_heartbeat: float) -> None:
+        heapq.heappush(self._leases, (last_heartbeat, conversation_id, sid))
+
+    async def bind(self, conversation_id: str, session_id: str, sid: str, node: str, now: float) -> Outcome:
+        p = self._presence.get(conversation_id)
+        if p is None:
+            p = self._presence[conversation_id] = CustomerPresence(conversation_id, session_id)
+        notices = rules.bind(p, sid, node, now, session_id)
+        self._push_lease(conversation_id, sid, now)
+        self._index(p)
+        return Outcome(p, notices)
+
+    async def heartbeat(self, conversation_id: str, sid: str, now: float) -> Outcome | None:
+        outcome = self._apply(conversation_id, lambda p: rules.heartbeat(p, sid, now))
+        if outcome is not None:
+            self._push_lease(conversation_id, sid, now)
+        return outcome
+
+    async def set_hidden(self, conversation_id: str, sid: str, hidden: bool, now: float) -> Outcome | None:
+        return self._apply(conversation_id, lambda p: rules.set_hidden(p, sid, hidden, now))
+
+    async def drop(
+        self, conversation_id: str, sid: str, now: float, reason: DepartureReason, grace: float
+    ) -> Outcome | None:
+        return self._apply(conversation_id, lambda p: rules.drop(p, sid, now, reason, grace))
+
+    async def settle(self, conversation_id: str, now: float) -> Outcome | None:
+        return self._apply(conversation_id, lambda p: rules.settle(p, now))
+
+    async def expired(self, now: float, offline_after: float) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        cutoff = now - offline_after
+        heap = self._leases
+        while heap and heap[0][0] <= cutoff:
+            last_heartbeat, conversation_id, sid = heapq.heappop(heap)
+            p = self._presence.get(conversation_id)
+            lease = p.sockets.get(sid) if p is not None else None
+            # A lease refreshed since this entry was pushed has a newer entry: skip this one.
+            if lease is not None and lease.last_heartbeat == last_heartbeat:
+                found.append((conversation_id, sid))
+        return found
+
+    async def due_departures(self, now: float) -> list[str]:
+        return [c for c, deadline in self._departures.items() if deadline <= now]
+
+    async def snapshot(self, conversation_id: str) -> CustomerPresence | None:
+        return self._presence.get(conversation_id)
+
+    async def join_room(self, conversation_id: str, sid: str, node: str) -> None:
+        self._rooms.setdefault(conversation_id, set()).add(sid)
+
+    async def leave_room(self, conversation_id: str, sid: str) -> None:
+        members = self._rooms.get(conversation_id)
+        if members is not None:
+            members.discard(sid)
+            if not members:
+                del self._rooms[conversation_id]
+
+    async def room_size(self, conversation_id: str) -> int:
+        return len(self._rooms.get(conversation_id, ()))
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._presence.clear()
+        self._leases.clear()
+        self._departures.clear()
+        self._rooms.clear()

@@ -1,0 +1,45 @@
+"""Background tasks held by reference (so they are not garbage-collected) and
+cancelled together on shutdown: no fire-and-forget `create_task`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+log = logging.getLogger("presence.tasks")
+
+
+class TaskSet:
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def later(self, delay: float, make: Callable[[], Coroutine[Any, Any, Any]], name: str | None = None) -> None:
+        """Runs `make()` after `delay` seconds."""
+
+        async def wait_then_run() -> None:
+            await asyncio.sleep(delay)
+            await make()
+
+        self.spawn(wait_then_run(), name)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t

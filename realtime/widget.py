@@ -1,0 +1,254 @@
+"""Chat-widget customer presence over Socket.IO (SPEC.md §3).
+
+Widget sockets bind to a conversation with `widget:online`, keep their lease
+with heartbeats, and leave by `widget:offline`, by disconnecting, or by letting
+the lease expire (the sweep). The rules are `domain.widget_presence`; the state
+is in the `PresenceStore`; this module checks input, calls the store and tells
+the agents in room `conversation:{id}` what changed.
+
+Widget sockets are not put in the Socket.IO room: customer events are for
+agents, and a customer's other tabs need not hear them. `socketsInRoom` counts
+both (agents on every node, from the store, plus the customer's devices).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import socketio
+
+from db.engine import SessionFactory
+from db.models import Conversation
+from db.queries import conversations
+from domain.clock import Clock, iso
+from domain.widget_presence import CustomerPresence, Notice
+from presence.metrics import Metrics
+from presence.settings import Settings
+from realtime.connections import Binding, SocketInfo
+from realtime.gateway import Ack, Refused, SocketGateway
+from realtime.store.base import Outcome, PresenceStore
+from realtime.tasks import TaskSet
+
+log = logging.getLogger("presence.widget")
+
+MAX_ID = 255
+NOT_BOUND = "Send widget:online for this conversation first"
+
+
+def conversation_room(conversation_id: str) -> str:
+    return f"conversation:{conversation_id}"
+
+
+def widget_payload(data: Any, flag: str | None = None) -> tuple[str, str, bool | None]:
+    """`(conversationId, sessionId, flag)` from an event payload, or `Refused` saying what is wrong."""
+    if not isinstance(data, dict):
+        raise Refused("The payload must be an object {conversationId, sessionId}")
+    conversation_id, session_id = data.get("conversationId"), data.get("sessionId")
+    for name, value in (("conversationId", conversation_id), ("sessionId", session_id)):
+        if not isinstance(value, str) or not value or len(value) > MAX_ID:
+            raise Refused(f"{name} is required and must be a non-empty string of at most {MAX_ID} characters")
+    value: bool | None = None
+    if flag is not None:
+        value = data.get(flag)
+        if not isinstance(value, bool):
+            raise Refused(f"{flag} is required and must be true or false")
+    return conversation_id, session_id, value  # type: ignore[return-value]
+
+
+class WidgetPresence:
+    def __init__(
+        self,
+        gateway: SocketGateway,
+        store: PresenceStore,
+        sessions: SessionFactory,
+        settings: Settings,
+        clock: Clock,
+        metrics: Metrics,
+        node_id: str,
+    ) -> None:
+        self.sio: socketio.AsyncServer = gateway.sio
+        self.store = store
+        self._sessions = sessions
+        self._settings = settings
+        self._clock = clock
+        self._metrics = metrics
+        self._node = node_id
+        self._timers = TaskSet()
+        self._connections = gateway.connections
+        gateway.on("widget:online", self.online)
+        gateway.on("widget:heartbeat", self.heartbeat)
+        gateway.on("widget:offline", self.offline)
+        gateway.on("widget:typing", self.typing)
+        gateway.on("widget:visibility", self.visibility)
+        gateway.on_disconnect(self.socket_closed)
+
+    # ------------------------------------------------------------ widget events
+    async def online(self, sid: str, info: SocketInfo, data: Any) -> Ack:
+        conversation_id, session_id, _ = widget_payload(data)
+        async with self._sessions() as session:
+            conv = await conversations.get(session, conversation_id)
+        if conv is None:
+            raise Refused("Unknown conversation")
+        if conv.platform != "WIDGET":
+            raise Refused(f"Only WIDGET conversations have presence; this one is {conv.platform}")
+        if conv.session_id != session_id:
+            raise Refused("sessionId does not belong to this conversation")
+        if info.binding is not None and info.binding.conversation_id != conversation_id:
+            await self._drop(sid, info, "closed")
+        now = self._clock()
+        outcome = await self.store.bind(conversation_id, session_id, sid, self._node, now)
+        info.binding = Binding(conversation_id, session_id)
+        self._metrics.heartbeats.labels("widget").inc()
+        await self._tell(outcome)
+        log.info("widget online conversation=%s sid=%s devices=%d", conversation_id, sid, outcome.presence.devices)
+        return {"ok": True, "heartbeatInterval": self._settings.widget_heartbeat_interval}
+
+    async def heartbeat(self, sid: str, info: SocketInfo, data: Any) -> Ack:
+        binding = self._bound(info, data)
+        outcome = await self.store.heartbeat(binding.conversation_id, sid, self._clock())
+        if outcome is None:
+            info.binding = None  # the lease expired meanwhile: no ghost comes back
+            raise Refused("This socket's lease has expired; send widget:online again")
+        self._metrics.heartbeats.labels("widget").inc()
+        await self._tell(outcome)
+        return {"ok": True, "heartbeatInterval": self._settings.widget_heartbeat_interval}
+
+    async def offline(self, sid: str, info: SocketInfo, data: Any) -> Ack:
+        self._bound(info, data)
+        await self._drop(sid, info, "closed")
+        return {"ok": True}
+
+    async def typing(self, sid: str, info: SocketInfo, data: Any) -> Ack:
+        binding = self._bound(info, data, "isTyping")
+        p = await self.store.snapshot(binding.conversation_id)
+        if p is None or sid not in p.sockets:
+            info.binding = None
+            raise Refused("This socket's lease has expired; send widget:online again")
+        await self._emit("customer:typing", p, self._clock(), p.devices, isTyping=bool(data["isTyping"]))
+        return {"ok": True}
+
+    async def visibility(self, sid: str, info: SocketInfo, data: Any) -> Ack:
+        binding = self._bound(info, data, "hidden")
+        outcome = await self.store.set_hidden(binding.conversation_id, sid, bool(data["hidden"]), self._clock())
+        if outcome is None:
+            info.binding = None
+            raise Refused("This socket's lease has expired; send widget:online again")
+        await self._tell(outcome)
+        return {"ok": True, "away": outcome.presence.away}
+
+    async def socket_closed(self, sid: str, info: SocketInfo) -> None:
+        if info.binding is not None:
+            await self._drop(sid, info, "disconnected")
+
+    def _bound(self, info: SocketInfo, data: Any, flag: str | None = None) -> Binding:
+        conversation_id, session_id, _ = widget_payload(data, flag)
+        b = info.binding
+        if b is None or b.conversation_id != conversation_id or b.session_id != session_id:
+            raise Refused(NOT_BOUND)
+        return b
+
+    async def _drop(self, sid: str, info: SocketInfo, reason: str) -> None:
+        binding, info.binding = info.binding, None
+        if binding is None:
+            return
+        grace = self._settings.widget_offline_grace
+        outcome = await self.store.drop(binding.conversation_id, sid, self._clock(), reason, grace)  # type: ignore[arg-type]
+        if outcome is None:
+            return
+        await self._tell(outcome)
+        if outcome.presence.pending is not None:
+            conversation_id = binding.conversation_id
+            # Settle on time here; the sweep settles it too if this node dies first.
+            self._timers.later(grace + 0.01, lambda: self._settle(conversation_id), name=f"grace:{conversation_id}")
+
+    async def _settle(self, conversation_id: str) -> None:
+        outcome = await self.store.settle(conversation_id, self._clock())
+        if outcome is not None:
+            await self._tell(outcome)
+
+    # ------------------------------------------------------------ sweep
+    async def sweep(self) -> dict[str, int]:
+        """Expires leases not refreshed for PRESENCE_WIDGET_OFFLINE_AFTER (their sockets
+        are disconnected; agents hear reason `timeout`) and settles departures whose
+        grace is over. The job `widget_leases`."""
+        now = self._clock()
+        expired = await self.store.expired(now, self._settings.widget_offline_after)
+        for conversation_id, sid in expired:
+            outcome = await self.store.drop(conversation_id, sid, now, "timeout", 0)
+            info = self._connections.get(sid)
+            if info is not None and info.binding is not None and info.binding.conversation_id == conversation_id:
+                info.binding = None
+            if outcome is not None:
+                await self._tell(outcome)
+                log.info("widget lease expired conversation=%s sid=%s", conversation_id, sid)
+            await self.sio.disconnect(sid)
+        settled = 0
+        for conversation_id in await self.store.due_departures(now):
+            outcome = await self.store.settle(conversation_id, now)
+            if outcome is not None and outcome.notices:
+                settled += 1
+                await self._tell(outcome)
+        self._metrics.swept.labels("widget_leases").inc(len(expired))
+        return {"expired": len(expired), "settled": settled}
+
+    # ------------------------------------------------------------ telling agents
+    async def _tell(self, outcome: Outcome) -> None:
+        p = outcome.presence
+        for n in outcome.notices:
+            await self._emit(f"customer:{n.kind}", p, n.at, n.devices, **_extra(n, p))
+
+    async def _emit(self, event: str, p: CustomerPresence, at: float, devices: int, **extra: Any) -> None:
+        payload = {
+            "conversationId": p.conversation_id,
+            "sessionId": p.session_id,
+            "timestamp": iso(at),
+            "devices": devices,
+            **extra,
+        }
+        await self.sio.emit(event, payload, room=conversation_room(p.conversation_id))
+
+    # ------------------------------------------------------------ snapshots
+    async def snapshot(self, conv: Conversation) -> dict[str, Any]:
+        """The presence snapshot of §3 (also the REST answer)."""
+        agents = await self.store.room_size(conv.id)
+        if conv.platform != "WIDGET":
+            return _snapshot(conv.id, None, supported=False, agents=agents)
+        return _snapshot(conv.id, await self.store.snapshot(conv.id), supported=True, agents=agents)
+
+    async def close(self) -> None:
+        await self._timers.close()
+
+
+def _extra(n: Notice, p: CustomerPresence) -> dict[str, Any]:
+    if n.kind == "offline":
+        return {"reason": n.reason, "lastSeen": iso(p.last_seen)}
+    if n.kind == "visibility":
+        return {"hidden": n.hidden, "away": n.away}
+    return {}
+
+
+def _snapshot(conversation_id: str, p: CustomerPresence | None, *, supported: bool, agents: int) -> dict[str, Any]:
+    if p is None:
+        return {
+            "conversationId": conversation_id,
+            "supported": supported,
+            "isOnline": False,
+            "lastHeartbeat": None,
+            "lastSeen": None,
+            "onlineSince": None,
+            "devices": 0,
+            "away": False,
+            "socketsInRoom": agents,
+        }
+    return {
+        "conversationId": conversation_id,
+        "supported": True,
+        "isOnline": p.is_online,
+        "lastHeartbeat": iso(p.last_heartbeat),
+        "lastSeen": iso(p.last_seen),
+        "onlineSince": iso(p.online_since),
+        "devices": p.devices,
+        "away": p.away,
+        "socketsInRoom": agents + p.devices,
+    }
