@@ -10,7 +10,8 @@ from api.errors import ApiError
 from domain.identity import Identity, TokenError
 from presence import keys
 
-IDENTITY_KEY = "presence.identity"
+IDENTITY = web.RequestKey("identity", Identity)
+"""The authenticated caller, set by `authenticate` (for middlewares that act after the handler)."""
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -32,7 +33,7 @@ async def authenticate(request: web.Request, *roles: str) -> Identity:
         raise ApiError(401, str(e)) from None
     if roles and identity.role not in roles:
         raise ApiError(403, f"This needs a token with role {' or '.join(roles)}, not {identity.role}")
-    request[IDENTITY_KEY] = identity
+    request[IDENTITY] = identity
     await request.app[keys.USERS].seen(identity)
     return identity
 

@@ -7,6 +7,7 @@ own transaction (`migrations/env.py`), SQLite by a file lock beside the database
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
 from collections.abc import Iterator
@@ -45,9 +46,19 @@ def _sqlite_file_lock(url: str) -> Iterator[None]:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Brings the database at `url` to `revision`. Call it outside a running event loop."""
-    with _sqlite_file_lock(url):
-        command.upgrade(alembic_config(url), revision)
+    """Brings the database at `url` to `revision` (blocking).
+
+    Alembic's async env runs its own event loop, so when called from a thread
+    that already runs one, the work moves to a helper thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        with _sqlite_file_lock(url):
+            command.upgrade(alembic_config(url), revision)
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(upgrade, url, revision).result()
 
 
 async def upgrade_async(url: str, revision: str = "head") -> None:

@@ -1,0 +1,234 @@
+"""Fixtures: a real server on a free port, real clients, real databases.
+
+Databases: every test that takes `server` (or `database_url`) runs on SQLite,
+and on PostgreSQL too when PRESENCE_TEST_POSTGRES_URL is set (`.ci/run` sets
+it; without it those runs are skipped, saying so). A PostgreSQL database is
+created per test worker, migrated once, and emptied between tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psycopg
+import pytest
+import socketio
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from db.engine import create_engine
+from db.migrate import upgrade
+from db.models import Base
+from domain.identity import TokenCodec
+from presence.app import create_app
+from presence.settings import Settings
+from tests.helpers import EventLog
+
+SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+POSTGRES_URL = os.environ.get("PRESENCE_TEST_POSTGRES_URL")
+REDIS_URL = os.environ.get("PRESENCE_TEST_REDIS_URL")
+
+# Short durations, so a whole lifecycle runs in a second or two.
+FAST = {
+    "widget_heartbeat_interval": 0.2,
+    "widget_offline_after": 0.8,
+    "widget_offline_grace": 0.4,
+    "widget_sweep_every": 0.1,
+}
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = []
+    lines.append(
+        f"PostgreSQL: {_safe(POSTGRES_URL)}"
+        if POSTGRES_URL
+        else "PostgreSQL: PRESENCE_TEST_POSTGRES_URL unset, PostgreSQL runs are SKIPPED (SQLite only)"
+    )
+    lines.append(f"Redis: {REDIS_URL}" if REDIS_URL else "Redis: PRESENCE_TEST_REDIS_URL unset, Redis runs are SKIPPED")
+    return lines
+
+
+def _safe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# ---------------------------------------------------------------- databases
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database(worker_id: str) -> Iterator[str]:
+    if not POSTGRES_URL:
+        pytest.skip(
+            "PostgreSQL not configured: set PRESENCE_TEST_POSTGRES_URL (e.g. "
+            "postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
+    admin = make_url(POSTGRES_URL)
+    name = f"presence_t_{worker_id}_{uuid.uuid4().hex[:8]}"
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "presence.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_database")
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+    yield url
+
+
+# ---------------------------------------------------------------- the server
+class Server:
+    """A running server and the means to talk to it like a user would."""
+
+    def __init__(self, app: web.Application, url: str, settings: Settings) -> None:
+        self.app = app
+        self.url = url
+        self.settings = settings
+        self.tokens = TokenCodec(SECRET)
+        self.http = aiohttp.ClientSession(base_url=url)
+        self._clients: list[socketio.AsyncClient] = []
+
+    def token(self, sub: str, role: str, company: str | None = None, name: str | None = None, ttl: float = 600) -> str:
+        return self.tokens.encode(sub, role, company, name, ttl)  # type: ignore[arg-type]
+
+    def auth(
+        self, sub: str = "admin-1", role: str = "admin", company: str | None = None, name: str | None = None
+    ) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(sub, role, company, name)}"}
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        role: str | None = "admin",
+        sub: str | None = None,
+        company: str | None = None,
+        **kw: Any,
+    ) -> tuple[int, Any]:
+        headers = kw.pop("headers", {})
+        if role is not None:
+            headers.update(self.auth(sub or f"{role}-1", role, company))
+        async with self.http.request(method, path, headers=headers, **kw) as resp:
+            body = await resp.json(content_type=None) if resp.content_type == "application/json" else await resp.text()
+            return resp.status, body
+
+    async def conversation(
+        self,
+        conversation_id: str,
+        company: str = "co-1",
+        session_id: str | None = None,
+        platform: str = "WIDGET",
+        customer_name: str | None = None,
+    ) -> dict[str, Any]:
+        status, body = await self.request(
+            "PUT",
+            f"/api/conversations/{conversation_id}",
+            role="service",
+            json={
+                "companyId": company,
+                "platform": platform,
+                "sessionId": session_id or f"s-{conversation_id}",
+                "customerName": customer_name,
+            },
+        )
+        assert status in (200, 201), body
+        return body
+
+    async def socket(self, token: str | None = None) -> tuple[socketio.AsyncClient, EventLog]:
+        """A connected Socket.IO client (websocket) and the log of every event it receives."""
+        client = socketio.AsyncClient(reconnection=False)
+        log = EventLog(client)
+        await client.connect(
+            self.url, auth={"token": token} if token else None, transports=["websocket"], wait_timeout=5
+        )
+        self._clients.append(client)
+        return client, log
+
+    async def widget(
+        self, conversation_id: str, session_id: str | None = None
+    ) -> tuple[socketio.AsyncClient, EventLog]:
+        client, log = await self.socket()
+        ack = await client.call(
+            "widget:online",
+            {"conversationId": conversation_id, "sessionId": session_id or f"s-{conversation_id}"},
+            timeout=5,
+        )
+        assert ack["ok"] is True, ack
+        return client, log
+
+    async def agent(
+        self, conversation_id: str | None = None, company: str = "co-1", sub: str = "agent-1", role: str = "agent"
+    ) -> tuple[socketio.AsyncClient, EventLog]:
+        client, log = await self.socket(self.token(sub, role, company))
+        if conversation_id is not None:
+            ack = await client.call("conversation:join", {"conversationId": conversation_id}, timeout=5)
+            assert ack["ok"] is True, ack
+        return client, log
+
+    async def close(self) -> None:
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+        await self.http.close()
+
+
+@pytest.fixture
+async def make_server(database_url: str, tmp_path: Path) -> AsyncIterator[Any]:
+    """`await make_server(**settings)`: starts a server with FAST timings plus overrides."""
+    runners: list[tuple[web.AppRunner, Server]] = []
+
+    async def start(**overrides: Any) -> Server:
+        settings = replace(
+            Settings(database_url=database_url, jwt_secret=SECRET, secret_file=tmp_path / ".secret"),
+            **{**FAST, **overrides},
+        )
+        app = create_app(settings)
+        runner = web.AppRunner(app, shutdown_timeout=1)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        server = Server(app, f"http://127.0.0.1:{port}", settings)
+        runners.append((runner, server))
+        return server
+
+    yield start
+    for runner, server in reversed(runners):
+        await server.close()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def server(make_server: Any) -> Server:
+    return await make_server()

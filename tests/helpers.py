@@ -1,0 +1,44 @@
+"""Test helpers: awaiting Socket.IO events instead of sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+import socketio
+
+DEFAULT_TIMEOUT = 5.0
+
+
+class EventLog:
+    """Records every event a client receives, in order; tests await the next one of a name."""
+
+    def __init__(self, client: socketio.AsyncClient) -> None:
+        self.events: list[tuple[str, Any]] = []
+        self._queues: dict[str, asyncio.Queue[Any]] = defaultdict(asyncio.Queue)
+
+        async def record(event: str, *args: Any) -> None:
+            data = args[0] if args else None
+            self.events.append((event, data))
+            self._queues[event].put_nowait(data)
+
+        client.on("*", record)
+
+    async def next(self, event: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
+        try:
+            return await asyncio.wait_for(self._queues[event].get(), timeout)
+        except TimeoutError:
+            seen = [name for name, _ in self.events]
+            raise AssertionError(f"no {event!r} within {timeout}s; received {seen}") from None
+
+    def pending(self, event: str) -> list[Any]:
+        """Events of this name received and not yet taken by `next`."""
+        q = self._queues[event]
+        items = []
+        while not q.empty():
+            items.append(q.get_nowait())
+        return items
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.events]

@@ -1,0 +1,231 @@
+"""Chat-widget presence end to end (SPEC.md §3), with the real server and the real
+python-socketio client: the six scenarios of the widget document, the reload
+grace, many tabs, away, typing, and server-side timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import Server
+
+
+def ids(conversation_id: str) -> dict[str, str]:
+    return {"conversationId": conversation_id, "sessionId": f"s-{conversation_id}"}
+
+
+async def snapshot(server: Server, conversation_id: str, company: str = "co-1") -> dict:
+    status, body = await server.request(
+        "GET", f"/api/widget/presence?conversationId={conversation_id}", role="agent", company=company
+    )
+    assert status == 200, body
+    return body
+
+
+async def test_customer_goes_online(server: Server) -> None:
+    """Seed test 1: the agent sees the customer come online, once, with one device."""
+    await server.conversation("c1")
+    _, agent = await server.agent("c1")
+    widget = await server.socket()
+    ack = await widget[0].call("widget:online", ids("c1"))
+    assert ack == {"ok": True, "heartbeatInterval": server.settings.widget_heartbeat_interval}
+    online = await agent.next("customer:online")
+    assert online["conversationId"] == "c1" and online["sessionId"] == "s-c1"
+    assert online["devices"] == 1
+    assert online["timestamp"].endswith("Z")
+    snap = await snapshot(server, "c1")
+    assert snap["isOnline"] is True and snap["devices"] == 1 and snap["supported"] is True
+    assert snap["onlineSince"] is not None and snap["lastHeartbeat"] is not None and snap["lastSeen"] is None
+    assert snap["socketsInRoom"] == 2  # the agent and the customer's tab
+
+
+async def test_heartbeats_keep_the_customer_online(make_server) -> None:
+    """Seed test 2: heartbeats past the offline timeout keep the customer online."""
+    server = await make_server(widget_offline_after=0.6)
+    await server.conversation("c1")
+    _, agent = await server.agent("c1")
+    widget, _ = await server.widget("c1")
+    await agent.next("customer:online")
+    for _ in range(8):  # 8 × 0.15 s = 1.2 s: twice the timeout
+        ack = await widget.call("widget:heartbeat", ids("c1"))
+        assert ack["ok"] is True
+        beat = await agent.next("customer:heartbeat")
+        assert beat["devices"] == 1
+        await asyncio.sleep(0.15)
+    assert "customer:offline" not in agent.names()
+    assert (await snapshot(server, "c1"))["isOnline"] is True
+
+
+async def test_closing_the_tab_goes_offline_after_the_grace(server: Server) -> None:
+    """Seed test 3: widget:offline tells agents offline (reason closed) once the grace is over."""
+    await server.conversation("c1")
+    _, agent = await server.agent("c1")
+    widget, _ = await server.widget("c1")
+    await agent.next("customer:online")
+    loop = asyncio.get_running_loop()
+    closed_at = loop.time()
+    assert await widget.call("widget:offline", ids("c1")) == {"ok": True}
+    offline = await agent.next("customer:offline")
+    waited = loop.time() - closed_at
+    assert offline["reason"] == "closed" and offline["devices"] == 0
+    assert server.settings.widget_offline_grace <= waited < server.settings.widget_offline_grace + 0.5
+    snap = await snapshot(server, "c1")
+    assert snap["isOnline"] is False and snap["devices"] == 0 and snap["lastSeen"] is not None
+    assert snap["onlineSince"] is None
+
+
+async def test_a_closed_transport_goes_offline_with_reason_disconnected(server: Server) -> None:
+    await server.conversation("c1")
+    _, agent = await server.agent("c1")
+    widget, _ = await server.widget("c1")
+    await agent.next("customer:online")
+    await widget.disconnect()
+    offline = await agent.next("customer:offline")
+    assert offline["reason"] == "disconnected"
+
+
+async def test_a_silent_socket_times_out_and_is_disconnected(server: Server) -> None:
+    """Seed test 4: no heartbeat for WIDGET_OFFLINE_AFTER: the server drops the socket,
+    agents hear reason timeout, and a late heartbeat does not bring a ghost back."""
+    await server.conversation("c1")
+    _, agent = await server.agent("c1")
+    widget, widget_log = await server.widget("c1")
+    await agent.next("customer:online")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    offline = await agent.next("customer:offline")
+    assert offline["reason"] == "timeout"
+    s = server.settings
+    assert s.widget_offline_after <= loop.time() - started < s.widget_offline_after + s.widget_sweep_every + 0.5
+    for _ in range(50):  # the server disconnects it: wait for the client to notice
+        if not widget.connected:
+            break
+        await asyncio.sleep(0.02)
+    assert not widget.connected
+    assert (await snapshot(server, "c1"))["isOnline"] is False
+
+
+async def test_a_late_heartbeat_of_an_expired_lease_is_refused(make_server) -> None:
+    """No ghost: a heartbeat that arrives after the lease expired is refused and
+    the customer stays offline."""
+    server = await make_server(widget_offline_after=0.3, widget_sweep_every=30)  # sweep too slow to disconnect
+    await server.conversation("c1")
+    _, agent = await server.agent("c1")
+    widget, _ = await server.widget("c1")
+    await agent.next("customer:online")
+    await asyncio.sleep(0.4)
+    await server.app[__import__("presence.keys", fromlist=["JOBS"]).JOBS].run("widget_leases")
+    assert (await agent.next("customer:offline"))["reason"] == "timeout"
+    ack = await widget.call("widget:heartbeat", ids("c1")) if widget.connected else {"ok": False}
+    assert ack["ok"] is False
+    assert (await snapshot(server, "c1"))["isOnline"] is False
+    assert agent.pending("customer:online") == []
+
+
+async def test_two_tabs_one_closed_stays_online(server: Server) -> None:
+    """Seed test 5: online while any tab lives; offline when the last goes."""
+    await server.conversation("c1")
+    _, agent = await server.agent("c1")
+    tab1, _ = await server.widget("c1")
+    assert (await agent.next("customer:online"))["devices"] == 1
+    tab2, _ = await server.widget("c1")
+    second = await agent.next("customer:heartbeat")
+    assert second["devices"] == 2
+    assert (await snapshot(server, "c1"))["devices"] == 2
+    await tab1.call("widget:offline", ids("c1"))
+    assert (await agent.next("customer:heartbeat"))["devices"] == 1
+    # Past the grace, the customer is still online on one device.
+    await asyncio.sleep(server.settings.widget_offline_grace + 0.2)
+    snap = await snapshot(server, "c1")
+    assert snap["isOnline"] is True and snap["devices"] == 1
+    await tab2.disconnect()
+    offline = await agent.next("customer:offline")
+    assert offline["reason"] == "disconnected"
+    assert agent.names().count("customer:online") == 1
+    assert agent.names().count("customer:offline") == 1
+
+
+async def test_reconnect_comes_back_online(server: Server) -> None:
+    """Seed test 6: lost connection → offline after the timeout → reconnect → online."""
+    await server.conversation("c1")
+    _, agent = await server.agent("c1")
+    await server.widget("c1")
+    await agent.next("customer:online")
+    assert (await agent.next("customer:offline"))["reason"] == "timeout"
+    await server.widget("c1")
+    back = await agent.next("customer:online")
+    assert back["devices"] == 1
+    assert (await snapshot(server, "c1"))["isOnline"] is True
+
+
+async def test_a_reload_within_the_grace_tells_agents_nothing(server: Server) -> None:
+    """A reload (the socket closes, a new one comes) within the grace: no offline, no online."""
+    await server.conversation("c1")
+    _, agent = await server.agent("c1")
+    old, _ = await server.widget("c1")
+    await agent.next("customer:online")
+    await old.disconnect()
+    new, _ = await server.widget("c1")  # back well within the 0.4 s grace
+    assert (await snapshot(server, "c1"))["isOnline"] is True
+    await asyncio.sleep(server.settings.widget_offline_grace + 0.3)
+    # A heartbeat as a barrier: anything told before it has arrived by then.
+    await new.call("widget:heartbeat", ids("c1"))
+    while (await agent.next("customer:heartbeat"))["timestamp"] is None:
+        pass
+    assert "customer:offline" not in agent.names()
+    assert agent.names().count("customer:online") == 1
+    snap = await snapshot(server, "c1")
+    assert snap["isOnline"] is True and snap["devices"] == 1
+
+
+async def test_while_the_grace_runs_the_snapshot_says_online(server: Server) -> None:
+    await server.conversation("c1")
+    _, agent = await server.agent("c1")
+    widget, _ = await server.widget("c1")
+    await agent.next("customer:online")
+    await widget.call("widget:offline", ids("c1"))
+    snap = await snapshot(server, "c1")
+    assert snap["isOnline"] is True and snap["devices"] == 0
+    await agent.next("customer:offline")
+    assert (await snapshot(server, "c1"))["isOnline"] is False
+
+
+async def test_typing_and_visibility_reach_the_agents(server: Server) -> None:
+    await server.conversation("c1")
+    _, agent = await server.agent("c1")
+    tab1, _ = await server.widget("c1")
+    tab2, _ = await server.widget("c1")
+    assert await tab1.call("widget:typing", {**ids("c1"), "isTyping": True}) == {"ok": True}
+    typing = await agent.next("customer:typing")
+    assert typing["isTyping"] is True and typing["devices"] == 2
+    ack = await tab1.call("widget:visibility", {**ids("c1"), "hidden": True})
+    assert ack["ok"] is True
+    first = await agent.next("customer:visibility")
+    assert first["hidden"] is True and first["away"] is False  # the other tab is still visible
+    await tab2.call("widget:visibility", {**ids("c1"), "hidden": True})
+    second = await agent.next("customer:visibility")
+    assert second["away"] is True
+    assert (await snapshot(server, "c1"))["away"] is True
+    await tab2.call("widget:visibility", {**ids("c1"), "hidden": False})
+    assert (await agent.next("customer:visibility"))["away"] is False
+
+
+async def test_an_agent_that_joins_later_gets_the_snapshot_in_the_ack(server: Server) -> None:
+    await server.conversation("c1")
+    await server.widget("c1")
+    client, _ = await server.agent()
+    ack = await client.call("conversation:join", {"conversationId": "c1"})
+    assert ack["ok"] is True
+    assert ack["presence"]["isOnline"] is True and ack["presence"]["devices"] == 1
+    left = await client.call("conversation:leave", {"conversationId": "c1"})
+    assert left["ok"] is True and left["presence"]["socketsInRoom"] == 1
+
+
+async def test_left_agents_hear_nothing_more(server: Server) -> None:
+    await server.conversation("c1")
+    client, agent = await server.agent("c1")
+    await client.call("conversation:leave", {"conversationId": "c1"})
+    widget, _ = await server.widget("c1")
+    _, other = await server.agent("c1", sub="agent-2")
+    await widget.call("widget:heartbeat", ids("c1"))
+    await other.next("customer:heartbeat")
+    assert agent.names() == []
