@@ -36,6 +36,15 @@ from tests.helpers import EventLog
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 POSTGRES_URL = os.environ.get("PRESENCE_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("PRESENCE_TEST_REDIS_URL")
+# Set by .ci/run: a test that would be skipped for a missing service fails instead.
+REQUIRE_ALL = os.environ.get("PRESENCE_TEST_REQUIRE_ALL") == "1"
+
+
+def skip_unless_required(reason: str) -> None:
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason} (PRESENCE_TEST_REQUIRE_ALL=1: CI must run it)")
+    pytest.skip(reason)
+
 
 # Short durations, so a whole lifecycle runs in a second or two.
 FAST = {
@@ -72,7 +81,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_database(worker_id: str) -> Iterator[str]:
     if not POSTGRES_URL:
-        pytest.skip(
+        skip_unless_required(
             "PostgreSQL not configured: set PRESENCE_TEST_POSTGRES_URL (e.g. "
             "postgresql+psycopg://postgres@127.0.0.1:5432/test)"
         )

@@ -88,7 +88,7 @@ async def test_a_silent_socket_times_out_and_is_disconnected(server: Server) -> 
     agents hear reason timeout, and a late heartbeat does not bring a ghost back."""
     await server.conversation("c1")
     _, agent = await server.agent("c1")
-    widget, widget_log = await server.widget("c1")
+    widget, _ = await server.widget("c1")
     await agent.next("customer:online")
     loop = asyncio.get_running_loop()
     started = loop.time()

@@ -1,0 +1,54 @@
+# presence: the two commands a newcomer needs are `make serve` and `make test`.
+# Both create .venv with the project installed, and build the browser bundle
+# when npm is available (without npm the server runs and /static/*.js answers 503).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: serve test venv bundle lint format bench clean
+
+serve: venv bundle
+	$(BIN)/presence serve
+
+test: venv bundle
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "presence needs Python 3.11 or newer")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# The bundle is rebuilt when its sources change; it is never committed.
+BUNDLE_SRC := $(wildcard widget_js/package.json widget_js/package-lock.json widget_js/build.mjs widget_js/src/*.js)
+
+bundle:
+	@if [ ! -f widget_js/package.json ]; then \
+	  echo "bundle: no widget_js/package.json, nothing to build"; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory widget_js/dist/.built; \
+	else \
+	  echo "bundle: npm not found, so /static/widget.js will answer 503 (install Node 18+ and npm, then make bundle)"; \
+	fi
+
+widget_js/dist/.built: $(BUNDLE_SRC)
+	cd widget_js && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) widget_js/node_modules widget_js/dist .pytest_cache .ruff_cache

@@ -1,0 +1,53 @@
+"""Operations (§6 health, §10): health, metrics, OpenAPI, JSON logs."""
+
+from __future__ import annotations
+
+from tests.conftest import Server
+
+
+async def test_health_reports_database_redis_and_jobs(server: Server) -> None:
+    await server.app[__import__("presence.keys", fromlist=["JOBS"]).JOBS].run("widget_leases")
+    status, body = await server.request("GET", "/api/health", role=None)
+    assert status == 200
+    assert body["status"] == "ok" and body["database"] == "ok" and body["redis"] == "disabled"
+    job = body["jobs"]["widget_leases"]
+    assert job["last_run"].endswith("Z") and job["last_result"] == {"expired": 0, "settled": 0}
+
+
+async def test_health_is_degraded_when_the_database_is_gone(make_server, tmp_path) -> None:
+    server = await make_server(database_url=f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/presence.db")
+    status, body = await server.request("GET", "/api/health", role=None)
+    assert status == 503 and body["status"] == "degraded" and body["database"] == "error"
+
+
+async def test_metrics_count_sockets_events_and_requests(server: Server) -> None:
+    await server.conversation("c1")
+    widget, _ = await server.widget("c1")
+    await widget.call("widget:heartbeat", {"conversationId": "c1", "sessionId": "s-c1"})
+    status, text = await server.request("GET", "/metrics", role=None)
+    assert status == 200
+    assert "presence_sockets_connected 1.0" in text
+    assert 'presence_socket_events_total{event="widget:heartbeat",outcome="ok"} 1.0' in text
+    assert 'presence_heartbeats_total{kind="widget"} 2.0' in text
+    assert (
+        'presence_http_request_duration_seconds_count{method="PUT",route="/api/conversations/{id}",status="201"}'
+        in text
+    )
+
+
+async def test_openapi_covers_every_registered_api_path(server: Server) -> None:
+    status, doc = await server.request("GET", "/api/openapi.json", role=None)
+    assert status == 200 and doc["openapi"].startswith("3.1")
+    registered = {
+        (r.method, r.resource.canonical)
+        for r in server.app.router.routes()
+        if r.resource is not None and r.resource.canonical.startswith("/api/") and r.method != "HEAD"
+    }
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    assert registered <= documented
+    put = doc["paths"]["/api/conversations/{id}"]["put"]
+    assert put["requestBody"]["content"]["application/json"]["schema"]["required"] == [
+        "companyId",
+        "platform",
+        "sessionId",
+    ]
