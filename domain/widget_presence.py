@@ -135,6 +135,15 @@ def drop(p: CustomerPresence, sid: str, now: float, reason: DepartureReason, gra
     return []
 
 
+def expire(p: CustomerPresence, sid: str, now: float, offline_after: float) -> list[Notice] | None:
+    """The sweep's drop: only if the lease is still expired now (a heartbeat that
+    arrived after the sweep listed it keeps the socket alive)."""
+    lease = p.sockets.get(sid)
+    if lease is None or not lease_expired(lease, now, offline_after):
+        return None
+    return drop(p, sid, now, "timeout", 0)
+
+
 def settle(p: CustomerPresence, now: float) -> list[Notice]:
     """Ends a pending departure whose grace is over: agents are told offline."""
     if p.pending is None or p.sockets or now < p.pending.deadline:

@@ -173,15 +173,17 @@ class WidgetPresence:
         are disconnected; agents hear reason `timeout`) and settles departures whose
         grace is over. The job `widget_leases`."""
         now = self._clock()
-        expired = await self.store.expired(now, self._settings.widget_offline_after)
+        offline_after = self._settings.widget_offline_after
+        expired = await self.store.expired(now, offline_after)
         for conversation_id, sid in expired:
-            outcome = await self.store.drop(conversation_id, sid, now, "timeout", 0)
+            outcome = await self.store.expire(conversation_id, sid, now, offline_after)
+            if outcome is None:
+                continue  # refreshed since it was listed, or another sweep took it
             info = self._connections.get(sid)
             if info is not None and info.binding is not None and info.binding.conversation_id == conversation_id:
                 info.binding = None
-            if outcome is not None:
-                await self._tell(outcome)
-                log.info("widget lease expired conversation=%s sid=%s", conversation_id, sid)
+            await self._tell(outcome)
+            log.info("widget lease expired conversation=%s sid=%s", conversation_id, sid)
             await self.sio.disconnect(sid)
         settled = 0
         for conversation_id in await self.store.due_departures(now):

@@ -66,6 +66,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per reason for what was skipped, so a reader knows what did not run and why."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in sorted(reasons.items()):
+        terminalreporter.write_line(f"SKIPPED {count} test(s): {reason}", yellow=True)
+
+
 def _safe(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 

@@ -73,3 +73,13 @@ def test_away_means_every_live_tab_hidden() -> None:
     assert p.away is True  # the remaining tab is hidden
     rules.drop(p, "a", 103.0, "closed", grace=3)
     assert p.away is False  # nobody is online to be away
+
+
+def test_the_sweep_does_not_drop_a_lease_refreshed_after_it_was_listed() -> None:
+    p = fresh()
+    rules.bind(p, "a", "n1", 100.0, "s1")
+    # The sweep listed "a" as expired at 160; a heartbeat arrived before it acted.
+    rules.heartbeat(p, "a", 160.5)
+    assert rules.expire(p, "a", 161.0, 60) is None
+    assert p.is_online
+    assert [n.kind for n in rules.expire(p, "a", 221.0, 60)] == ["offline"]

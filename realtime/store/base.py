@@ -38,6 +38,9 @@ class PresenceStore(Protocol):
     ) -> Outcome | None:
         """The socket is gone; None when it held no lease (already dropped)."""
 
+    async def expire(self, conversation_id: str, sid: str, now: float, offline_after: float) -> Outcome | None:
+        """Drops the socket for a timeout if its lease is still expired; None otherwise."""
+
     async def settle(self, conversation_id: str, now: float) -> Outcome | None:
         """Ends the conversation's pending departure if its grace is over."""
 

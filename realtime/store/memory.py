@@ -65,6 +65,9 @@ class MemoryPresenceStore:
     ) -> Outcome | None:
         return self._apply(conversation_id, lambda p: rules.drop(p, sid, now, reason, grace))
 
+    async def expire(self, conversation_id: str, sid: str, now: float, offline_after: float) -> Outcome | None:
+        return self._apply(conversation_id, lambda p: rules.expire(p, sid, now, offline_after))
+
     async def settle(self, conversation_id: str, now: float) -> Outcome | None:
         return self._apply(conversation_id, lambda p: rules.settle(p, now))
 
