@@ -6,9 +6,9 @@ async code).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, Index, MetaData, String
+from sqlalchemy import Boolean, Date, ForeignKey, Index, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db.types import UTCDateTime
@@ -59,3 +59,15 @@ class Conversation(Base):
     customer_name: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UserActivityDay(Base):
+    """A user was active on this UTC day (§5): DAU of any past day stays answerable."""
+
+    __tablename__ = "user_activity_days"
+
+    user_id: Mapped[str] = mapped_column(String(255), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+    # Daily counts read one day's range of this index (an index-only scan).
+    __table_args__ = (Index("ix_user_activity_days_day", "day"),)

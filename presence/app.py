@@ -16,7 +16,10 @@ import socketio
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from api import activity as activity_routes
 from api import conversations, operations, pages, widget
+from api import users as user_routes
+from api.activity_middleware import activity_middleware
 from api.errors import MAX_BODY_BYTES, error_middleware
 from api.routing import RouteTable
 from db.engine import create_engine, create_session_factory
@@ -24,12 +27,15 @@ from db.users import UserDirectory
 from domain.clock import Clock, system_clock
 from domain.identity import TokenCodec
 from presence import keys
+from presence.activity import ActivityTracker
+from presence.cooldowns import create_cooldowns
 from presence.jobs import JobRunner
 from presence.metrics import Metrics
 from presence.settings import Settings
 from realtime.agents import AgentRooms
 from realtime.gateway import SocketGateway
 from realtime.store import create_store
+from realtime.users import UserHeartbeats, UserStatusFeed
 from realtime.widget import WidgetPresence
 
 log = logging.getLogger("presence.app")
@@ -39,12 +45,15 @@ ROUTE_TABLES: list[RouteTable] = [
     conversations.routes,
     widget.routes,
     pages.routes,
+    user_routes.routes,
+    activity_routes.routes,
 ]
 
 
 def create_app(settings: Settings, clock: Clock = system_clock) -> web.Application:
     metrics = Metrics()
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_latency_middleware(metrics), error_middleware])
+    middlewares = [_latency_middleware(metrics), error_middleware, activity_middleware]
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     node_id = uuid.uuid4().hex[:12]
     engine = create_engine(settings.database_url)
     sessions = create_session_factory(engine)
@@ -59,12 +68,25 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     )
     sio.attach(app)
     gateway = SocketGateway(sio, tokens, metrics)
-    users = UserDirectory(sessions, clock)
+    cooldowns = create_cooldowns(settings)
+    user_feed = UserStatusFeed(sio)
+    users = UserDirectory(
+        sessions,
+        clock,
+        cooldowns,
+        touch_throttle=settings.user_touch_throttle,
+        offline_after=settings.user_offline_after,
+        on_online=user_feed.online,
+        on_offline=user_feed.offline,
+    )
+    UserHeartbeats(gateway, users)
+    activity_tracker = ActivityTracker(sessions, cooldowns, settings.activity_cooldown, clock)
     gateway.on_connect(_record_person(users))
     widget_presence = WidgetPresence(gateway, store, sessions, settings, clock, metrics, node_id)
     AgentRooms(gateway, widget_presence, sessions, node_id)
     jobs = JobRunner(clock, metrics)
     jobs.add("widget_leases", settings.widget_sweep_every, widget_presence.sweep)
+    jobs.add("users_offline", settings.user_sweep_every, users.sweep)
 
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
@@ -72,6 +94,9 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     app[keys.SESSIONS] = sessions
     app[keys.TOKENS] = tokens
     app[keys.USERS] = users
+    app[keys.USER_FEED] = user_feed
+    app[keys.ACTIVITY] = activity_tracker
+    app[keys.COOLDOWNS] = cooldowns
     app[keys.STORE] = store
     app[keys.SIO] = sio
     app[keys.WIDGET] = widget_presence
@@ -83,6 +108,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
 
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_presence_store)
+    app.cleanup_ctx.append(_cooldowns)
     app.cleanup_ctx.append(_realtime)
     app.cleanup_ctx.append(_jobs)
     log.info(
@@ -110,6 +136,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _presence_store(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[keys.STORE].close()
+
+
+async def _cooldowns(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[keys.COOLDOWNS].close()
 
 
 async def _realtime(app: web.Application) -> AsyncIterator[None]:

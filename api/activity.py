@@ -1,0 +1,99 @@
+"""Activity over REST (§5): events reported by the host application, and the figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from api.auth import authenticate
+from api.errors import bad_request
+from api.routing import RouteTable
+from api.validation import MAX_ID_LENGTH, json_object
+from domain import activity as rules
+from presence import keys
+from presence.activity import Event
+
+routes = RouteTable("activity")
+
+MAX_EVENTS = 1000
+MAX_KIND_LENGTH = 64
+
+
+def check_event(raw: Any, now: float) -> Event | str:
+    """The event, or why it is rejected (a sentence)."""
+    if not isinstance(raw, dict):
+        return "an event must be an object {user_id, ts, kind}"
+    user_id = raw.get("user_id")
+    if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > MAX_ID_LENGTH:
+        return f"user_id is required and must be a non-empty string of at most {MAX_ID_LENGTH} characters"
+    kind = raw.get("kind")
+    if kind is not None and (not isinstance(kind, str) or len(kind) > MAX_KIND_LENGTH):
+        return f"kind must be a string of at most {MAX_KIND_LENGTH} characters"
+    if "ts" not in raw:
+        return "ts is required (ISO 8601)"
+    try:
+        ts = rules.parse_iso(raw["ts"])
+    except ValueError as e:
+        return str(e)
+    too_late = rules.event_time_error(ts, now)
+    return too_late if too_late is not None else Event(user_id, ts)
+
+
+@routes.post(
+    "/api/activity/events",
+    f"Activity reported by the host application (at most {MAX_EVENTS} events; unknown users are created)",
+    roles=("service", "admin"),
+    body={
+        "type": "object",
+        "required": ["events"],
+        "properties": {
+            "events": {
+                "type": "array",
+                "maxItems": MAX_EVENTS,
+                "items": {
+                    "type": "object",
+                    "required": ["user_id", "ts"],
+                    "properties": {
+                        "user_id": {"type": "string"},
+                        "ts": {"type": "string", "format": "date-time"},
+                        "kind": {"type": "string"},
+                    },
+                },
+            }
+        },
+    },
+    responses={202: '{"accepted", "rejected": [{"index", "error"}]}'},
+)
+async def report_events(request: web.Request) -> web.Response:
+    await authenticate(request, "service", "admin")
+    body = await json_object(request)
+    raw = body.get("events")
+    if not isinstance(raw, list):
+        raise bad_request("events", "events is required and must be a list")
+    if len(raw) > MAX_EVENTS:
+        raise bad_request("events", f"events may hold at most {MAX_EVENTS} events, got {len(raw)}")
+    now = request.app[keys.CLOCK]()
+    accepted: list[Event] = []
+    rejected: list[dict[str, Any]] = []
+    for index, item in enumerate(raw):
+        checked = check_event(item, now)
+        if isinstance(checked, str):
+            rejected.append({"index": index, "error": checked})
+        else:
+            accepted.append(checked)
+    await request.app[keys.ACTIVITY].record(accepted)
+    return web.json_response({"accepted": len(accepted), "rejected": rejected}, status=202)
+
+
+@routes.get(
+    "/api/admin/activity/metrics",
+    "DAU, WAU, MAU, stickiness; ?detailed=1 adds the last 30 UTC days",
+    roles=("admin",),
+    responses={200: '{"dau", "wau", "mau", "stickiness", "total_users", "never_active", "as_of", "daily"?}'},
+)
+async def activity_metrics(request: web.Request) -> web.Response:
+    await authenticate(request, "admin")
+    detailed = request.query.get("detailed", "").lower() in ("1", "true", "yes")
+    metrics = await request.app[keys.ACTIVITY].metrics(detailed=detailed)
+    return web.json_response(metrics.as_json())

@@ -1,0 +1,127 @@
+"""App-user online status (§4): the touch, logout, the sweep, the admin reads.
+
+Each function is one unit of work on the session it is given and commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import User
+from db.upsert import insert_for
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    user_id: str
+    name: str | None
+    is_online: bool
+    last_seen: datetime | None
+
+
+async def touch(session: AsyncSession, user_id: str, now: datetime) -> bool:
+    """Writes `last_seen`, bringing the user online; True if they were offline.
+
+    The common case (already online) is one UPDATE; only an offline user costs a
+    second statement, which tells us the offline→online change happened.
+    """
+    online = User.is_online == true()
+    kept = await session.execute(
+        update(User)
+        .where(User.id == user_id, online)
+        .values(last_seen=now)
+        .execution_options(synchronize_session=False)
+    )
+    if kept.rowcount:
+        await session.commit()
+        return False
+    came = await session.execute(
+        update(User)
+        .where(User.id == user_id, ~online)
+        .values(is_online=True, last_seen=now)
+        .returning(User.id)
+        .execution_options(synchronize_session=False)
+    )
+    went_online = came.first() is not None
+    await session.commit()
+    return went_online
+
+
+async def logout(session: AsyncSession, user_id: str, now: datetime) -> bool:
+    """Marks the user offline at once with `last_seen = now`; True if they were online."""
+    was = await session.execute(
+        update(User)
+        .where(User.id == user_id, User.is_online == true())
+        .values(is_online=False, last_seen=now)
+        .returning(User.id)
+        .execution_options(synchronize_session=False)
+    )
+    went_offline = was.first() is not None
+    if not went_offline:
+        await session.execute(
+            update(User).where(User.id == user_id).values(last_seen=now).execution_options(synchronize_session=False)
+        )
+    await session.commit()
+    return went_offline
+
+
+async def sweep(session: AsyncSession, cutoff: datetime) -> list[tuple[str, datetime | None]]:
+    """Marks offline every online user whose `last_seen` is older than `cutoff`.
+
+    One statement on the `(is_online, last_seen)` index: it reads only the
+    online users past the cutoff, so its cost follows the users that expire.
+    """
+    result = await session.execute(
+        update(User)
+        .where(User.is_online == true(), User.last_seen < cutoff)
+        .values(is_online=False)
+        .returning(User.id, User.last_seen)
+        .execution_options(synchronize_session=False)
+    )
+    gone = [(row.id, row.last_seen) for row in result]
+    await session.commit()
+    return gone
+
+
+def _online_now(cutoff: datetime):  # type: ignore[no-untyped-def]
+    """Online and not yet past the timeout (the sweep may not have run yet)."""
+    return (User.is_online == true()) & (User.last_seen >= cutoff)
+
+
+async def status(session: AsyncSession, user_id: str, cutoff: datetime) -> Status | None:
+    row = (
+        await session.execute(select(User.id, User.name, User.is_online, User.last_seen).where(User.id == user_id))
+    ).first()
+    if row is None:
+        return None
+    online = bool(row.is_online) and row.last_seen is not None and row.last_seen >= cutoff
+    return Status(row.id, row.name, online, row.last_seen)
+
+
+async def online_page(session: AsyncSession, cutoff: datetime, limit: int, offset: int) -> tuple[int, list[Status]]:
+    """`(count of all online users, one page of them)`, most recently seen first."""
+    count = await session.scalar(select(func.count()).select_from(User).where(_online_now(cutoff)))
+    rows = await session.execute(
+        select(User.id, User.name, User.last_seen)
+        .where(_online_now(cutoff))
+        .order_by(User.last_seen.desc(), User.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return int(count or 0), [Status(r.id, r.name, True, r.last_seen) for r in rows]
+
+
+async def ensure_many(session: AsyncSession, user_ids: Iterable[str], now: datetime) -> None:
+    """Creates the users not yet known (role `user`, no name, offline). Does not commit."""
+    rows = [
+        {"id": uid, "name": None, "role": "user", "company_id": None, "created_at": now, "is_online": False}
+        for uid in dict.fromkeys(user_ids)
+    ]
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        await session.execute(insert_for(session, User).values(chunk).on_conflict_do_nothing(index_elements=["id"]))

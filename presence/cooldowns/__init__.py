@@ -1,0 +1,13 @@
+"""Cooldowns: "at most one write per key per period", behind a small interface.
+
+Used by the `last_seen` throttle (§4) and the activity cooldown (§5). The
+in-process store is the default; a Redis sibling (shared by every node) will
+implement the same `CooldownStore`, and nothing outside this package may assume
+which one runs.
+"""
+
+from presence.cooldowns.base import CooldownStore
+from presence.cooldowns.factory import create_cooldowns
+from presence.cooldowns.memory import MemoryCooldowns
+
+__all__ = ["CooldownStore", "MemoryCooldowns", "create_cooldowns"]
