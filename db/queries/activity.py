@@ -33,14 +33,14 @@ async def record(session: AsyncSession, items: Sequence[Activity]) -> None:
     """
     if not items:
         return
+    users = User.__table__.c  # Core, not ORM: an executemany, not a bulk update by primary key
     await session.execute(
-        update(User)
+        update(User.__table__)
         .where(
-            User.id == bindparam("uid"),
-            or_(User.last_activity_at.is_(None), User.last_activity_at < bindparam("at")),
+            users.id == bindparam("uid"),
+            or_(users.last_activity_at.is_(None), users.last_activity_at < bindparam("at")),
         )
-        .values(last_activity_at=bindparam("at"))
-        .execution_options(synchronize_session=False),
+        .values(last_activity_at=bindparam("at")),
         [{"uid": a.user_id, "at": a.at} for a in items],
     )
     days = list({(a.user_id, a.at.astimezone(UTC).date()) for a in items})
