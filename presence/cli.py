@@ -64,6 +64,27 @@ def token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("check-offline-users")
+def check_offline_users(args: argparse.Namespace, settings: Settings) -> int:
+    from presence.cli_activity import check_offline_users
+
+    return check_offline_users(args, settings)
+
+
+@command("activity-metrics")
+def activity_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from presence.cli_activity import activity_metrics
+
+    return activity_metrics(args, settings)
+
+
+@command("backfill-last-activity")
+def backfill_last_activity(args: argparse.Namespace, settings: Settings) -> int:
+    from presence.cli_activity import backfill_last_activity
+
+    return backfill_last_activity(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="presence", description="Who is online, for how long, and what it costs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -82,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--company", help="tenant id (required for agent and user)")
     p.add_argument("--name", help="display name")
     p.add_argument("--ttl", type=float, default=3600, help="seconds until it expires (default 3600)")
+
+    from presence.cli_activity import add_parsers
+
+    add_parsers(sub)
     return parser
 
 

@@ -175,9 +175,7 @@ async def backfill_from_days(session: AsyncSession, user_ids: Sequence[str]) -> 
         .where(UserActivityDay.user_id.in_(user_ids))
         .group_by(UserActivityDay.user_id)
     )
-    current = dict(
-        (await session.execute(select(User.id, User.last_activity_at).where(User.id.in_(user_ids)))).tuples().all()
-    )
+    current = dict((await session.execute(select(User.id, User.last_activity_at).where(User.id.in_(user_ids)))).all())
     lifts = []
     for uid, day in newest:
         start = datetime.combine(_as_date(day), time(), UTC)
@@ -208,9 +206,7 @@ async def backfill_rows(session: AsyncSession, items: Sequence[Activity]) -> int
     if not items:
         return 0
     ids = list({a.user_id for a in items})
-    current = dict(
-        (await session.execute(select(User.id, User.last_activity_at).where(User.id.in_(ids)))).tuples().all()
-    )
+    current = dict((await session.execute(select(User.id, User.last_activity_at).where(User.id.in_(ids)))).all())
     missing = await _missing_days(session, items)
     changed = sum(
         1 for a in items if current.get(a.user_id) is None or current[a.user_id] < a.at or a.user_id in missing
