@@ -36,6 +36,7 @@ from realtime.agents import AgentRooms
 from realtime.gateway import SocketGateway
 from realtime.store import create_store
 from realtime.users import UserHeartbeats, UserStatusFeed
+from realtime.transport import FastJson, no_websocket_deflate
 from realtime.widget import WidgetPresence
 
 log = logging.getLogger("presence.app")
@@ -52,7 +53,7 @@ ROUTE_TABLES: list[RouteTable] = [
 
 def create_app(settings: Settings, clock: Clock = system_clock) -> web.Application:
     metrics = Metrics()
-    middlewares = [_latency_middleware(metrics), error_middleware, activity_middleware]
+    middlewares = [no_websocket_deflate, _latency_middleware(metrics), error_middleware, activity_middleware]
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     node_id = uuid.uuid4().hex[:12]
     engine = create_engine(settings.database_url)
@@ -65,6 +66,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
         logger=False,
         engineio_logger=False,
         max_http_buffer_size=MAX_BODY_BYTES,
+        json=FastJson,
     )
     sio.attach(app)
     gateway = SocketGateway(sio, tokens, metrics)
