@@ -52,3 +52,8 @@ format: venv
 
 clean:
 	rm -rf $(VENV) widget_js/node_modules widget_js/dist .pytest_cache .ruff_cache
+
+# §5: DAU/WAU/MAU on 1,000,000 users in PostgreSQL (PRESENCE_BENCH_POSTGRES_URL, default the local test server)
+.PHONY: bench-activity
+bench-activity: venv
+	$(BIN)/python bench/activity_metrics.py
