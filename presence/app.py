@@ -35,8 +35,8 @@ from presence.settings import Settings
 from realtime.agents import AgentRooms
 from realtime.gateway import SocketGateway
 from realtime.store import create_store
-from realtime.users import UserHeartbeats, UserStatusFeed
 from realtime.transport import FastJson, no_websocket_deflate
+from realtime.users import UserHeartbeats, UserStatusFeed
 from realtime.widget import WidgetPresence
 
 log = logging.getLogger("presence.app")
@@ -154,7 +154,7 @@ async def _realtime(app: web.Application) -> AsyncIterator[None]:
 async def _jobs(app: web.Application) -> AsyncIterator[None]:
     app[keys.JOBS].start()
     yield
-    app[keys.JOBS].shutdown()
+    await app[keys.JOBS].shutdown()
 
 
 def _latency_middleware(metrics: Metrics):  # type: ignore[no-untyped-def]

@@ -6,6 +6,8 @@ twice at once on a node (`max_instances=1`), and missed runs are coalesced.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ class JobRunner:
         self._jobs: dict[str, tuple[float, Job]] = {}
         self.status: dict[str, JobStatus] = {}
         self._scheduler: AsyncIOScheduler | None = None
+        self._running: set[asyncio.Task[Any]] = set()
 
     def add(self, name: str, every: float, job: Job) -> None:
         """Runs `job` every `every` seconds once started (0 disables the period, not the job)."""
@@ -47,6 +50,9 @@ class JobRunner:
         """Runs a job now (also what the scheduler calls), recording its outcome."""
         _, job = self._jobs[name]
         started = self._clock()
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
         try:
             result = await job()
         except Exception as e:
@@ -54,6 +60,9 @@ class JobRunner:
             self.status[name] = JobStatus(started, {"error": str(e) or type(e).__name__})
             log.exception("job %s failed", name)
             return None
+        finally:
+            if task is not None:
+                self._running.discard(task)
         self._metrics.sweeps.labels(name, "ok").inc()
         self.status[name] = JobStatus(started, result)
         return result
@@ -75,7 +84,15 @@ class JobRunner:
         scheduler.start()
         self._scheduler = scheduler
 
-    def shutdown(self) -> None:
+    async def shutdown(self) -> None:
+        """Stops the schedule, then cancels and awaits runs still in flight, so no
+        job touches the database or the sockets after the app is torn down."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        running = [t for t in self._running if t is not asyncio.current_task()]
+        for t in running:
+            t.cancel()
+        for t in running:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t

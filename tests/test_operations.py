@@ -14,8 +14,9 @@ async def test_health_reports_database_redis_and_jobs(server: Server) -> None:
     assert job["last_run"].endswith("Z") and job["last_result"] == {"expired": 0, "settled": 0}
 
 
-async def test_health_is_degraded_when_the_database_is_gone(make_server, tmp_path) -> None:
-    server = await make_server(database_url=f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/presence.db")
+async def test_health_is_degraded_when_the_database_is_gone(make_server) -> None:
+    # Nothing listens on port 1: every connection is refused at once.
+    server = await make_server(database_url="postgresql+psycopg://presence@127.0.0.1:1/gone")
     status, body = await server.request("GET", "/api/health", role=None)
     assert status == 503 and body["status"] == "degraded" and body["database"] == "error"
 
