@@ -101,7 +101,7 @@ class WidgetPresence:
         info.binding = Binding(conversation_id, session_id)
         self._metrics.heartbeats.labels("widget").inc()
         await self._tell(outcome)
-        log.info("widget online conversation=%s sid=%s devices=%d", conversation_id, sid, outcome.presence.devices)
+        log.debug("widget online conversation=%s sid=%s devices=%d", conversation_id, sid, outcome.presence.devices)
         return {"ok": True, "heartbeatInterval": self._settings.widget_heartbeat_interval}
 
     async def heartbeat(self, sid: str, info: SocketInfo, data: Any) -> Ack:
@@ -183,7 +183,7 @@ class WidgetPresence:
             if info is not None and info.binding is not None and info.binding.conversation_id == conversation_id:
                 info.binding = None
             await self._tell(outcome)
-            log.info("widget lease expired conversation=%s sid=%s", conversation_id, sid)
+            log.debug("widget lease expired conversation=%s sid=%s", conversation_id, sid)
             await self.sio.disconnect(sid)
         settled = 0
         for conversation_id in await self.store.due_departures(now):
@@ -198,6 +198,10 @@ class WidgetPresence:
     async def _tell(self, outcome: Outcome) -> None:
         p = outcome.presence
         for n in outcome.notices:
+            if n.kind == "online":
+                log.info("customer online conversation=%s devices=%d", p.conversation_id, n.devices)
+            elif n.kind == "offline":
+                log.info("customer offline conversation=%s reason=%s", p.conversation_id, n.reason)
             await self._emit(f"customer:{n.kind}", p, n.at, n.devices, **_extra(n, p))
 
     async def _emit(self, event: str, p: CustomerPresence, at: float, devices: int, **extra: Any) -> None:

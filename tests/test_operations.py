@@ -52,3 +52,28 @@ async def test_openapi_covers_every_registered_api_path(server: Server) -> None:
         "platform",
         "sessionId",
     ]
+
+
+def test_json_logs_are_one_object_per_line(capsys) -> None:
+    import json
+    import logging
+
+    from presence.logs import configure
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        configure("json")
+        logging.getLogger("presence.widget").info("customer online conversation=%s devices=%d", "c1", 2)
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("presence.jobs").exception("job failed")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    lines = capsys.readouterr().err.strip().splitlines()
+    first, second = (json.loads(line) for line in lines)
+    assert first["message"] == "customer online conversation=c1 devices=2" and first["level"] == "info"
+    assert first["logger"] == "presence.widget" and first["ts"].endswith("Z")
+    assert second["level"] == "error" and "ValueError: boom" in second["exc"]
