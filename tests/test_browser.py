@@ -1,0 +1,320 @@
+"""The browser pieces of SPEC.md §9 in a real browser, against our server: the
+demo customer page (`/static/widget.js`) and the demo agent page
+(`/static/presence-agent.js`) side by side in Debian's Chromium, driven by
+Playwright. What the agent's header shows is read from its observable
+`data-presence-*` attributes, and a screenshot of the header is saved for each
+state under test-artifacts/screenshots/.
+
+Chromium is launched per test: Playwright's objects belong to the event loop
+that started them, and the `make_server` fixture runs the server in each test's
+own loop, so a browser shared across tests would live in a loop that is not
+running while the test is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.conftest import Server, skip_unless_required
+
+try:
+    from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
+except ImportError:  # pragma: no cover - the test extras install it
+    async_playwright = None  # type: ignore[assignment]
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLES = [ROOT / "widget_js" / "dist" / name for name in ("widget.js", "presence-agent.js")]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# Short timings, so each scenario runs in seconds; the widget heartbeats at the
+# interval the server acks.
+HEARTBEAT = 0.4
+OFFLINE_AFTER = 2.0
+GRACE = 1.0
+SWEEP = 0.1
+TIMINGS = {
+    "widget_heartbeat_interval": HEARTBEAT,
+    "widget_offline_after": OFFLINE_AFTER,
+    "widget_offline_grace": GRACE,
+    "widget_sweep_every": SWEEP,
+}
+GREEN = "rgb(16, 185, 129)"  # #10b981
+GRAY = "rgb(156, 163, 175)"  # #9ca3af
+AMBER = "rgb(245, 158, 11)"  # #f59e0b, the dot while away
+
+
+def ms(seconds: float) -> float:
+    return seconds * 1000
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Chromium's path, once Playwright, Chromium and the built bundles are all there."""
+    if async_playwright is None:
+        skip_unless_required("the playwright package is not installed: pip install -e '.[test]'")
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        skip_unless_required(f"Chromium not found at {CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH")
+    missing = [str(p.relative_to(ROOT)) for p in BUNDLES if not p.is_file()]
+    if missing:
+        skip_unless_required(f"{', '.join(missing)} not built: run `make bundle` (needs Node 18+ and npm)")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+class Scene:
+    """One conversation: the agent's page and the customer's tabs, side by side."""
+
+    def __init__(self, server: Server, browser: Browser, name: str, conversation_id: str = "c1") -> None:
+        self.server = server
+        self.browser = browser
+        self.name = name
+        self.conversation_id = conversation_id
+        self.agent: Page | None = None
+
+    async def open_agent(self) -> Page:
+        context = await self.browser.new_context(viewport={"width": 760, "height": 520}, device_scale_factor=2)
+        page = await context.new_page()
+        token = self.server.token("agent-1", "agent", "co-1")
+        query = urlencode({"conversationId": self.conversation_id, "name": "Ada Lovelace"})
+        await page.goto(f"{self.server.url}/demo/agent?{query}#token={token}")
+        # The token is taken from the fragment and dropped from the address bar.
+        assert "token" not in page.url
+        self.agent = page
+        await expect(self.indicator).to_have_attribute("data-presence-state", "offline", timeout=5000)
+        await expect(self.indicator).not_to_have_attribute("data-presence-stale", "", timeout=5000)
+        return page
+
+    async def customer_context(self) -> BrowserContext:
+        return await self.browser.new_context(viewport={"width": 700, "height": 560})
+
+    async def open_widget(self, context: BrowserContext) -> Page:
+        page = await context.new_page()
+        query = urlencode({"conversationId": self.conversation_id, "sessionId": f"s-{self.conversation_id}"})
+        await page.goto(f"{self.server.url}/demo/widget?{query}")
+        return page
+
+    @property
+    def indicator(self) -> Locator:
+        assert self.agent is not None
+        return self.agent.locator("[data-presence-indicator]")
+
+    @property
+    def text(self) -> Locator:
+        return self.indicator.locator("[data-presence-text]")
+
+    @property
+    def dot(self) -> Locator:
+        return self.indicator.locator("[data-presence-dot]")
+
+    async def shows(self, state: str, text: str | None = None, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        await expect(self.indicator).to_have_attribute("data-presence-state", state, timeout=ms(timeout))
+        if text is not None:
+            await expect(self.text).to_have_text(text, timeout=ms(timeout))
+
+    async def record_states(self) -> None:
+        """From now on, the agent's page keeps every state its indicator takes."""
+        assert self.agent is not None
+        await self.indicator.evaluate(
+            """(el) => {
+              const seen = (window.__presenceStates = [el.getAttribute('data-presence-state')]);
+              new MutationObserver((records) => {
+                // oldValue: a state that was replaced before this callback ran is kept too.
+                for (const r of records) seen.push(r.oldValue);
+                seen.push(el.getAttribute('data-presence-state'));
+              }).observe(el, { attributes: true, attributeFilter: ['data-presence-state'], attributeOldValue: true });
+            }"""
+        )
+
+    async def states(self) -> list[str]:
+        assert self.agent is not None
+        return await self.agent.evaluate("() => window.__presenceStates.filter((s, i, a) => s !== a[i - 1])")
+
+    async def screenshot(self, state: str) -> None:
+        assert self.agent is not None
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await self.agent.locator(".conversation-header").screenshot(
+            path=SCREENSHOTS / f"agent-header-{state}-{self.name}.png", animations="disabled"
+        )
+
+
+@pytest.fixture
+async def scene(make_server: Any, browser: Browser, database_url: str) -> Scene:
+    server = await make_server(**TIMINGS)
+    await server.conversation("c1", customer_name="Ada Lovelace")
+    return Scene(server, browser, database_url.split("+")[0].split(":")[0])
+
+
+async def test_online_across_tabs_then_offline_after_the_last_one_closes(scene: Scene) -> None:
+    """Online within a second of the page loading; a second tab shows as a second
+    device; closing one of two tabs keeps the customer online; closing the last
+    one shows Offline, with when they were last seen, within the grace plus a second."""
+    await scene.open_agent()
+    _, observer = await scene.server.agent("c1")
+    customer = await scene.customer_context()
+    loop = asyncio.get_running_loop()
+
+    first = await scene.open_widget(customer)  # returns once the page has loaded
+    loaded = loop.time()
+    await scene.shows("online", "Online", timeout=1)
+    assert loop.time() - loaded < 1
+    await expect(scene.dot).to_be_visible()
+    await expect(scene.dot).to_have_css("background-color", GREEN)
+    await expect(scene.dot).to_have_css("width", "12px")
+    await expect(scene.dot).to_have_css("border-top-width", "2px")
+    await expect(scene.dot).to_have_css("border-top-color", "rgb(255, 255, 255)")
+    await expect(scene.text).to_have_css("color", GREEN)
+    await expect(first.locator("#status")).to_have_attribute("data-widget-status", "online")
+    await scene.screenshot("online")
+
+    second = await scene.open_widget(customer)
+    await scene.shows("online", "Online on 2 devices", timeout=1)
+    await scene.screenshot("two-devices")
+
+    await scene.record_states()
+    await second.close(run_before_unload=True)
+    await scene.shows("online", "Online", timeout=2)
+    # Nothing to wait for: a departure not announced by the end of the grace never will be.
+    await asyncio.sleep(GRACE + 0.5)
+    assert await scene.states() == ["online"]
+    assert "customer:offline" not in observer.names()
+
+    closed = loop.time()
+    await first.close(run_before_unload=True)
+    await scene.shows("offline", "Offline · Last seen just now", timeout=GRACE + 1)
+    assert loop.time() - closed >= GRACE - 0.1  # not before the grace: a reload must not flicker
+    await expect(scene.dot).to_have_count(0)
+    await expect(scene.text).to_have_css("color", GRAY)
+    # The tab said goodbye on beforeunload, so the departure is "closed", not a lost transport.
+    assert (await observer.next("customer:offline"))["reason"] == "closed"
+    await scene.screenshot("offline-just-now")
+
+    # Five minutes on, in the agent's browser: the line ages without any event.
+    assert scene.agent is not None
+    now = await scene.agent.evaluate("() => Date.now()")
+    await scene.agent.clock.set_fixed_time(now / 1000 + 5 * 60 + 1)
+    await scene.agent.evaluate("() => window.agent.setCustomerName('Ada Lovelace')")  # redraw now, not in 15 s
+    await scene.shows("offline", "Offline · Last seen 5 minutes ago", timeout=2)
+    await scene.screenshot("offline-last-seen")
+
+
+async def test_a_reload_never_shows_offline(scene: Scene) -> None:
+    await scene.open_agent()
+    _, observer = await scene.server.agent("c1")
+    customer = await scene.customer_context()
+    tab = await scene.open_widget(customer)
+    await scene.shows("online", "Online", timeout=1)
+    await scene.record_states()
+
+    await tab.reload()  # beforeunload says widget:offline; the new page binds within the grace
+    await expect(tab.locator("#status")).to_have_attribute("data-widget-status", "online", timeout=2000)
+    await asyncio.sleep(GRACE + 0.5)  # past the grace of the old page's departure
+    await scene.shows("online", "Online")
+    assert await scene.states() == ["online"]
+    assert "customer:offline" not in observer.names()
+    assert observer.names().count("customer:online") == 1
+
+
+async def test_cutting_the_network_shows_offline_and_restoring_it_online(scene: Scene) -> None:
+    await scene.open_agent()
+    _, observer = await scene.server.agent("c1")
+    customer = await scene.customer_context()
+    tab = await scene.open_widget(customer)
+    await scene.shows("online", "Online", timeout=1)
+
+    await customer.set_offline(True)
+    # Chromium closes the WebSocket (the server drops it after the grace); had it
+    # stayed open, the lease would have expired (timeout) instead.
+    await scene.shows("offline", timeout=OFFLINE_AFTER + SWEEP + 1)
+    assert (await observer.next("customer:offline"))["reason"] in ("disconnected", "timeout")
+    await expect(tab.locator("#status")).to_have_attribute("data-widget-status", "connecting")
+
+    await customer.set_offline(False)
+    await scene.shows("online", "Online", timeout=5)
+    await expect(tab.locator("#status")).to_have_attribute("data-widget-status", "online")
+
+
+async def test_a_widget_the_server_timed_out_comes_back_by_itself(scene: Scene) -> None:
+    """A frozen page (a sleeping laptop) sends no heartbeat: the server expires the
+    lease and disconnects the socket. socket.io-client would stay down after such a
+    server-side disconnect; the widget reconnects by itself once the page runs again."""
+    await scene.open_agent()
+    _, observer = await scene.server.agent("c1")
+    customer = await scene.customer_context()
+    tab = await scene.open_widget(customer)
+    await scene.shows("online", "Online", timeout=1)
+
+    cdp = await customer.new_cdp_session(tab)
+    await cdp.send("Debugger.enable")
+    await cdp.send("Debugger.pause")  # the page's scripts stop; its WebSocket stays open
+    try:
+        offline = await observer.next("customer:offline", timeout=OFFLINE_AFTER + SWEEP + 2)
+        assert offline["reason"] == "timeout"
+        await scene.shows("offline", timeout=1)
+    finally:
+        await cdp.send("Debugger.resume")
+    await scene.shows("online", "Online", timeout=5)
+    await expect(tab.locator("#status")).to_have_attribute("data-widget-status", "online")
+
+
+HIDE_TAB = """(hidden) => {
+  // Headless Chromium keeps every tab visible; fake what the browser does when one is hidden.
+  const state = hidden ? 'hidden' : 'visible';
+  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state });
+  Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
+
+
+async def test_typing_and_away(scene: Scene) -> None:
+    await scene.open_agent()
+    customer = await scene.customer_context()
+    tab = await scene.open_widget(customer)
+    await scene.shows("online", "Online", timeout=1)
+
+    message = tab.locator("#message")
+    await message.press_sequentially("Hello, I have a question", delay=20)
+    await scene.shows("online", "typing…", timeout=1)
+    await scene.screenshot("typing")
+    await message.press("Enter")  # sent: no longer typing
+    await scene.shows("online", "Online", timeout=1)
+
+    await tab.get_by_label("Chat minimised").check()
+    await scene.shows("away", "Away", timeout=1)
+    await expect(scene.dot).to_have_css("background-color", AMBER)
+    await scene.screenshot("away")
+    await tab.get_by_label("Chat minimised").uncheck()
+    await scene.shows("online", "Online", timeout=1)
+
+    await tab.evaluate(HIDE_TAB, True)
+    await scene.shows("away", "Away", timeout=1)
+    await tab.evaluate(HIDE_TAB, False)
+    await scene.shows("online", "Online", timeout=1)

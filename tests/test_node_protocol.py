@@ -1,0 +1,77 @@
+"""The wire contract of SPEC.md §3 checked with the reference client: `node --test
+tests/node/` drives our running server with npm's `socket.io-client` (from
+widget_js/node_modules, not our bundle), so a Python-only client cannot hide a
+protocol quirk that a JavaScript widget would trip over."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Server, skip_unless_required
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_TESTS = ROOT / "tests" / "node"
+CLIENT = ROOT / "widget_js" / "node_modules" / "socket.io-client"
+
+
+@pytest.fixture
+def node() -> str:
+    path = shutil.which("node")
+    if path is None:
+        skip_unless_required("node not found: install Node 18+ to run the Socket.IO protocol test")
+    if not CLIENT.is_dir():
+        skip_unless_required("widget_js/node_modules/socket.io-client missing: run `make bundle` (npm ci there)")
+    return path  # type: ignore[return-value]
+
+
+def tap_count(output: str, name: str) -> int:
+    match = re.search(rf"^# {name} (\d+)$", output, re.MULTILINE)
+    assert match, f"no '# {name}' line in the node test output:\n{output}"
+    return int(match.group(1))
+
+
+async def test_the_reference_client_speaks_our_protocol(node: str, make_server) -> None:
+    server: Server = await make_server(
+        widget_heartbeat_interval=0.3, widget_offline_after=1.0, widget_offline_grace=0.5, widget_sweep_every=0.1
+    )
+    s = server.settings
+    env = {
+        **os.environ,
+        "PRESENCE_URL": server.url,
+        "PRESENCE_SERVICE_TOKEN": server.token("host-app", "service"),
+        "PRESENCE_AGENT_TOKEN": server.token("agent-1", "agent", "co-1"),
+        "PRESENCE_COMPANY": "co-1",
+        "PRESENCE_WIDGET_OFFLINE_GRACE": str(s.widget_offline_grace),
+        "PRESENCE_WIDGET_OFFLINE_AFTER": str(s.widget_offline_after),
+        "NO_COLOR": "1",
+    }
+    # Async, so that this event loop, which runs the server, keeps serving meanwhile.
+    proc = await asyncio.create_subprocess_exec(
+        node,
+        "--test",
+        "--test-reporter=tap",
+        str(NODE_TESTS),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=45)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    output = out.decode(errors="replace")
+    assert proc.returncode == 0, output
+    # It really ran: every test passed, none was skipped (PRESENCE_URL unset would skip them all).
+    tests = tap_count(output, "tests")
+    assert tests >= 10, output
+    assert tap_count(output, "pass") == tests, output
+    assert tap_count(output, "skipped") == 0, output
