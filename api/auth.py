@@ -22,8 +22,12 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
-async def authenticate(request: web.Request, *roles: str) -> Identity:
-    """The caller's identity: 401 without a valid token, 403 when its role is not in `roles`."""
+async def authenticate(request: web.Request, *roles: str, keep_online: bool = True) -> Identity:
+    """The caller's identity: 401 without a valid token, 403 when its role is not in `roles`.
+
+    An accepted person is recorded as seen, which keeps them online (§4); with
+    `keep_online=False` (logout) the row is only made to exist.
+    """
     token = bearer_token(request)
     if token is None:
         raise ApiError(401, "A bearer token is required (Authorization: Bearer <token>)")
@@ -34,7 +38,8 @@ async def authenticate(request: web.Request, *roles: str) -> Identity:
     if roles and identity.role not in roles:
         raise ApiError(403, f"This needs a token with role {' or '.join(roles)}, not {identity.role}")
     request[IDENTITY] = identity
-    await request.app[keys.USERS].seen(identity)
+    users = request.app[keys.USERS]
+    await (users.seen(identity) if keep_online else users.known(identity))
     return identity
 
 

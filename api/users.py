@@ -48,7 +48,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     responses={200: '{"status": "offline", "last_seen"}'},
 )
 async def logout(request: web.Request) -> web.Response:
-    identity = await authenticate(request, *PEOPLE)
+    identity = await authenticate(request, *PEOPLE, keep_online=False)
     last_seen = await request.app[keys.USERS].logout(identity)
     return web.json_response({"status": "offline", "last_seen": iso_dt(last_seen)})
 

@@ -64,13 +64,19 @@ class UserDirectory:
         """
         if not identity.is_person:
             return
+        await self.known(identity)
+        now = self._clock()
+        if await self._cooldowns.claim(seen_key(identity.sub), self._throttle, now):
+            await self._touch(identity.sub, now)
+
+    async def known(self, identity: Identity) -> None:
+        """The person's row exists (created on first sight, name kept current); no touch."""
+        if not identity.is_person:
+            return
         if identity.sub in self._known and self._known[identity.sub] == identity.name:
             self._known.move_to_end(identity.sub)
         else:
             await self.ensure(identity)
-        now = self._clock()
-        if await self._cooldowns.claim(seen_key(identity.sub), self._throttle, now):
-            await self._touch(identity.sub, now)
 
     async def _touch(self, user_id: str, now: float) -> datetime:
         at = datetime.fromtimestamp(now, UTC)

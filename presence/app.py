@@ -52,6 +52,7 @@ ROUTE_TABLES: list[RouteTable] = [
 
 
 def create_app(settings: Settings, clock: Clock = system_clock) -> web.Application:
+    settings.validate()
     metrics = Metrics()
     middlewares = [no_websocket_deflate, _latency_middleware(metrics), error_middleware, activity_middleware]
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)

@@ -84,6 +84,30 @@ class Settings:
             raise SettingsError(
                 f"PRESENCE_REDIS_URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}"
             )
+        for period in (
+            "widget_sweep_every",
+            "user_sweep_every",
+            "session_sweep_every",
+            "stream_check_every",
+            "widget_heartbeat_interval",
+            "session_heartbeat_interval",
+            "stream_credit_block",
+        ):
+            if getattr(self, period) <= 0:
+                raise SettingsError(f"{_env(period)} must be more than 0 seconds")
+        for shorter, longer in (
+            ("widget_heartbeat_interval", "widget_offline_after"),
+            ("user_touch_throttle", "user_offline_after"),
+            ("session_heartbeat_interval", "session_timeout_after"),
+            ("stream_warn_after", "stream_end_after"),
+        ):
+            if getattr(self, shorter) >= getattr(self, longer) and not (
+                shorter == "stream_warn_after" and getattr(self, shorter) == getattr(self, longer)
+            ):
+                raise SettingsError(
+                    f"{_env(shorter)} ({getattr(self, shorter):g}) must be less than {_env(longer)} "
+                    f"({getattr(self, longer):g}), or clients would be timed out while doing their part"
+                )
         if "+" not in self.database_url.split("://", 1)[0]:
             raise SettingsError(
                 "PRESENCE_DATABASE_URL must name an async driver, e.g. sqlite+aiosqlite:///./presence.db "
@@ -107,6 +131,10 @@ class Settings:
         with os.fdopen(fd, "w") as fh:
             fh.write(secret + "\n")
         return secret
+
+
+def _env(field_name: str) -> str:
+    return f"PRESENCE_{field_name.upper()}"
 
 
 def _seconds(name: str, raw: str) -> float:

@@ -111,3 +111,20 @@ async def test_user_sockets_keep_users_online_and_admins_hear_about_it(make_serv
     assert ack["ok"] is False
     widget, _ = await server.socket()
     assert (await widget.call("user:heartbeat", {}))["ok"] is False
+
+
+async def test_logging_out_while_offline_tells_admins_nothing(make_server) -> None:
+    """A logout is not a sign of life: a user already offline is not brought online first."""
+    server = await make_server(**FAST_USERS)
+    _, admin = await server.agent(sub="boss", role="admin", company=None)
+    await server.request("POST", "/api/users/heartbeat/", role="user", sub="u5", company="co-1")
+    await next_about(admin, "user:online", "u5")
+    await next_about(admin, "user:offline", "u5")  # the sweep
+    status, body = await server.request("POST", "/api/users/logout/", role="user", sub="u5", company="co-1")
+    assert status == 200 and body["status"] == "offline"
+    # A barrier: another user's change arrives after anything the logout caused.
+    await server.request("POST", "/api/users/heartbeat/", role="user", sub="u6", company="co-1")
+    await next_about(admin, "user:online", "u6")
+    told = [(name, data["user_id"]) for name, data in admin.events if data.get("user_id") == "u5"]
+    assert told == [("user:online", "u5"), ("user:offline", "u5")]  # the heartbeat and the sweep only
+    assert (await status_of(server, "u5"))["is_online"] is False
