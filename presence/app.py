@@ -28,6 +28,7 @@ from domain.clock import Clock, system_clock
 from domain.identity import TokenCodec
 from presence import keys
 from presence.activity import ActivityTracker
+from presence.cluster import LocalJobLock, RedisJobLock, connect_redis
 from presence.cooldowns import create_cooldowns
 from presence.jobs import JobRunner
 from presence.metrics import Metrics
@@ -60,8 +61,16 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     engine = create_engine(settings.database_url)
     sessions = create_session_factory(engine)
     tokens = TokenCodec(settings.resolved_jwt_secret())
-    store = create_store(settings)
+    # The one place that knows whether this is a cluster: with Redis, presence,
+    # cooldowns, job runs and Socket.IO fan-out are shared by every node.
+    redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    store = create_store(settings, node_id, clock, redis)
     sio = socketio.AsyncServer(
+        client_manager=(
+            socketio.AsyncRedisManager(settings.redis_url, channel=f"{settings.redis_prefix}socketio")
+            if settings.redis_url
+            else None
+        ),
         async_mode="aiohttp",
         cors_allowed_origins="*",
         logger=False,
@@ -71,7 +80,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     )
     sio.attach(app)
     gateway = SocketGateway(sio, tokens, metrics)
-    cooldowns = create_cooldowns(settings)
+    cooldowns = create_cooldowns(settings, redis)
     user_feed = UserStatusFeed(sio)
     users = UserDirectory(
         sessions,
@@ -87,10 +96,12 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     gateway.on_connect(_record_person(users))
     widget_presence = WidgetPresence(gateway, store, sessions, settings, clock, metrics, node_id)
     AgentRooms(gateway, widget_presence, sessions, node_id)
-    jobs = JobRunner(clock, metrics)
+    jobs = JobRunner(clock, metrics, RedisJobLock(redis, settings.redis_prefix, node_id) if redis else LocalJobLock())
     jobs.add("widget_leases", settings.widget_sweep_every, widget_presence.sweep)
     jobs.add("users_offline", settings.user_sweep_every, users.sweep)
 
+    app[keys.NODE_ID] = node_id
+    app[keys.REDIS] = redis
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
     app[keys.ENGINE] = engine
@@ -109,6 +120,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     for table in ROUTE_TABLES:
         table.register(app)
 
+    app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_presence_store)
     app.cleanup_ctx.append(_cooldowns)
@@ -136,7 +148,15 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await app[keys.ENGINE].dispose()
 
 
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    yield
+    redis = app[keys.REDIS]
+    if redis is not None:
+        await redis.aclose()
+
+
 async def _presence_store(app: web.Application) -> AsyncIterator[None]:
+    await app[keys.STORE].start()
     yield
     await app[keys.STORE].close()
 

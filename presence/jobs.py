@@ -16,6 +16,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from domain.clock import Clock, iso
+from presence.cluster import JobLock, LocalJobLock
 from presence.metrics import Metrics
 
 log = logging.getLogger("presence.jobs")
@@ -33,9 +34,10 @@ class JobStatus:
 
 
 class JobRunner:
-    def __init__(self, clock: Clock, metrics: Metrics) -> None:
+    def __init__(self, clock: Clock, metrics: Metrics, lock: JobLock | None = None) -> None:
         self._clock = clock
         self._metrics = metrics
+        self._lock: JobLock = lock if lock is not None else LocalJobLock()
         self._jobs: dict[str, tuple[float, Job]] = {}
         self.status: dict[str, JobStatus] = {}
         self._scheduler: AsyncIOScheduler | None = None
@@ -67,12 +69,23 @@ class JobRunner:
         self.status[name] = JobStatus(started, result)
         return result
 
+    async def _scheduled(self, name: str) -> None:
+        """A scheduled run: only on the node that holds this period's lock (§8)."""
+        every, _ = self._jobs[name]
+        try:
+            mine = await self._lock.acquire(name, every)
+        except Exception:
+            log.warning("job %s: could not take the cluster lock; skipping this period", name, exc_info=True)
+            return
+        if mine:
+            await self.run(name)
+
     def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone="UTC")
         for name, (every, _) in self._jobs.items():
             if every > 0:
                 scheduler.add_job(
-                    self.run,
+                    self._scheduled,
                     "interval",
                     args=[name],
                     seconds=every,

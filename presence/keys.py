@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
-if TYPE_CHECKING:
-    pass
+# Value types are named as strings so this module imports nothing of the app.
 
+NODE_ID = web.AppKey("node_id", str)
+REDIS = web.AppKey("redis", "Redis | None")
 SETTINGS = web.AppKey("settings", "Settings")
 CLOCK = web.AppKey("clock", "Clock")
 ENGINE = web.AppKey("engine", "AsyncEngine")

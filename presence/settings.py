@@ -26,6 +26,7 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str = "sqlite+aiosqlite:///./presence.db"
     redis_url: str | None = None
+    redis_prefix: str = "presence:"
     jwt_secret: str | None = None
     cron_secret: str | None = None
     public_url: str = "http://127.0.0.1:8000"

@@ -76,6 +76,10 @@ class WidgetPresence:
         self._node = node_id
         self._timers = TaskSet()
         self._connections = gateway.connections
+        # A node whose keepalive (every sweep period) is this stale is dead (SIGKILL,
+        # lost host): its sockets are dropped with reason node_lost, usually well
+        # before their leases expire. Generous, so a busy node is not taken for dead.
+        self._node_lost_after = max(10 * settings.widget_sweep_every, 3.0)
         gateway.on("widget:online", self.online)
         gateway.on("widget:heartbeat", self.heartbeat)
         gateway.on("widget:offline", self.offline)
@@ -185,6 +189,11 @@ class WidgetPresence:
             await self._tell(outcome)
             log.debug("widget lease expired conversation=%s sid=%s", conversation_id, sid)
             await self.sio.disconnect(sid)
+        lost = 0
+        for node in await self.store.lost_nodes(now, self._node_lost_after):
+            for outcome in await self.store.forget_node(node, now):
+                lost += 1
+                await self._tell(outcome)
         settled = 0
         for conversation_id in await self.store.due_departures(now):
             outcome = await self.store.settle(conversation_id, now)
@@ -192,7 +201,10 @@ class WidgetPresence:
                 settled += 1
                 await self._tell(outcome)
         self._metrics.swept.labels("widget_leases").inc(len(expired))
-        return {"expired": len(expired), "settled": settled}
+        result = {"expired": len(expired), "settled": settled}
+        if lost:
+            result["node_lost"] = lost
+        return result
 
     # ------------------------------------------------------------ telling agents
     async def _tell(self, outcome: Outcome) -> None:

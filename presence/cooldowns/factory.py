@@ -1,20 +1,21 @@
-"""Chooses the cooldown store from the settings."""
+"""Chooses the cooldown store: in-process, or shared through Redis."""
 
 from __future__ import annotations
 
-import logging
+from typing import TYPE_CHECKING
 
 from presence.cooldowns.base import CooldownStore
 from presence.cooldowns.memory import MemoryCooldowns
 from presence.settings import Settings
 
-log = logging.getLogger("presence.cooldowns")
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 
-def create_cooldowns(settings: Settings) -> CooldownStore:
-    """In-process for now. With PRESENCE_REDIS_URL set, each node keeps its own
-    cooldowns until the Redis sibling lands: correct, only more writes (one per
-    node per period instead of one per cluster)."""
-    if settings.redis_url:
-        log.warning("cooldowns are per node: the Redis cooldown store is not implemented yet")
-    return MemoryCooldowns()
+def create_cooldowns(settings: Settings, redis: Redis | None = None) -> CooldownStore:
+    """In-process without Redis; with it, one claim per key for the whole cluster."""
+    if redis is None:
+        return MemoryCooldowns()
+    from presence.cooldowns.redis import RedisCooldowns
+
+    return RedisCooldowns(redis, settings.redis_prefix)

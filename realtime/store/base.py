@@ -62,6 +62,15 @@ class PresenceStore(Protocol):
     async def room_size(self, conversation_id: str) -> int:
         """Agent sockets in the conversation's room, on every node."""
 
+    async def lost_nodes(self, now: float, lost_after: float) -> list[str]:
+        """Nodes whose keepalive is older than `lost_after` seconds (never this one)."""
+
+    async def forget_node(self, node: str, now: float) -> list[Outcome]:
+        """Drops every socket and room membership of a lost node; what agents must be told."""
+
+    async def start(self) -> None:
+        """Starts whatever the store keeps running (a node keepalive)."""
+
     async def ping(self) -> bool:
         """True when the store's backend answers."""
 

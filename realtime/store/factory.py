@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from domain.clock import Clock
 from presence.settings import Settings
 from realtime.store.base import PresenceStore
 from realtime.store.memory import MemoryPresenceStore
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
-def create_store(settings: Settings) -> PresenceStore:
-    """In-process when PRESENCE_REDIS_URL is unset; otherwise shared through Redis."""
-    if not settings.redis_url:
+
+def create_store(settings: Settings, node_id: str, clock: Clock, redis: Redis | None = None) -> PresenceStore:
+    """In-process without Redis; with it, shared by every node of the cluster."""
+    if redis is None:
         return MemoryPresenceStore()
-    raise NotImplementedError(
-        "PRESENCE_REDIS_URL is set, but this build has no Redis presence store yet: "
-        "unset PRESENCE_REDIS_URL to run a single node"
-    )
+    from realtime.store.redis import RedisPresenceStore
+
+    return RedisPresenceStore(redis, settings.redis_prefix, node_id, clock, keepalive_every=settings.widget_sweep_every)

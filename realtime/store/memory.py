@@ -103,6 +103,15 @@ class MemoryPresenceStore:
     async def room_size(self, conversation_id: str) -> int:
         return len(self._rooms.get(conversation_id, ()))
 
+    async def lost_nodes(self, now: float, lost_after: float) -> list[str]:
+        return []  # one process is one node: if it is lost, so is this state
+
+    async def forget_node(self, node: str, now: float) -> list[Outcome]:
+        return []
+
+    async def start(self) -> None:
+        return None
+
     async def ping(self) -> bool:
         return True
 

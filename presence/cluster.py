@@ -1,0 +1,56 @@
+"""What nodes share when PRESENCE_REDIS_URL is set: one Redis client, and the
+lock that makes each periodic job run once per period across the cluster."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+class JobLock(Protocol):
+    async def acquire(self, job: str, period: float) -> bool:
+        """True when this node should run `job` for the current period."""
+
+    async def holder(self, job: str) -> str | None:
+        """The node that holds this period's run, if known."""
+
+
+class LocalJobLock:
+    """One node: every run is this node's."""
+
+    async def acquire(self, job: str, period: float) -> bool:
+        return True
+
+    async def holder(self, job: str) -> str | None:
+        return None
+
+
+class RedisJobLock:
+    """The first node to ask in a period runs the job; the lock lapses just before
+    the next period, so a node that dies hands its jobs over after one period."""
+
+    def __init__(self, redis: Redis, prefix: str, node_id: str) -> None:
+        self._r = redis
+        self._p = prefix
+        self._node = node_id
+
+    async def acquire(self, job: str, period: float) -> bool:
+        ttl_ms = max(1, int(period * 1000 * 0.9))
+        return bool(await self._r.set(f"{self._p}job:{job}", self._node, px=ttl_ms, nx=True))
+
+    async def holder(self, job: str) -> str | None:
+        value = await self._r.get(f"{self._p}job:{job}")
+        return None if value is None else value.decode()
+
+
+def connect_redis(url: str) -> Redis:
+    """A client for `url` (connections open lazily); a sentence if the package is missing."""
+    try:
+        from redis.asyncio import Redis
+    except ImportError:  # pragma: no cover - redis is a dependency; this guards a trimmed install
+        raise RuntimeError(
+            "PRESENCE_REDIS_URL is set but the `redis` package is not installed: pip install redis"
+        ) from None
+    return Redis.from_url(url, health_check_interval=30, socket_keepalive=True)

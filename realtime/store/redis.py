@@ -1,0 +1,240 @@
+"""Presence shared by every node through Redis (PRESENCE_REDIS_URL).
+
+Each conversation's `CustomerPresence` is one JSON value, changed by the same
+pure rules as in memory (`domain.widget_presence`) under optimistic locking
+(WATCH/MULTI): of two nodes changing one conversation at once, one retries on
+the fresh state, so no transition is lost or applied twice. Indexes written in
+the same transaction answer the sweep: a sorted set of leases by last heartbeat,
+one of pending departures by deadline, and per node the sockets and room
+memberships it holds, so a node that dies (SIGKILL) can be found by its stale
+keepalive and its sockets dropped with reason `node_lost`.
+
+Keys (prefix `P`, default `presence:`):
+  P c:{conversation}        the conversation's presence (JSON)
+  P leases                  zset "{conversation}\\n{sid}" -> last heartbeat
+  P departures              zset conversation -> grace deadline
+  P room:{conversation}     hash agent sid -> node
+  P nodes                   zset node -> last keepalive
+  P node:{node}:socks       set "{conversation}\\n{sid}" (widget sockets)
+  P node:{node}:rooms       set "{conversation}\\n{sid}" (agent memberships)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from domain import widget_presence as rules
+from domain.clock import Clock
+from domain.widget_presence import CustomerPresence, DepartureReason, Notice
+from realtime.store import codec
+from realtime.store.base import Outcome
+
+log = logging.getLogger("presence.store.redis")
+
+SEP = "\n"
+MAX_RETRIES = 100
+
+
+def _member(conversation_id: str, sid: str) -> str:
+    return f"{conversation_id}{SEP}{sid}"
+
+
+def _split(member: bytes | str) -> tuple[str, str]:
+    text = member.decode() if isinstance(member, bytes) else member
+    conversation_id, _, sid = text.rpartition(SEP)
+    return conversation_id, sid
+
+
+class RedisPresenceStore:
+    def __init__(self, redis: Redis, prefix: str, node_id: str, clock: Clock, keepalive_every: float) -> None:
+        self._r = redis
+        self._p = prefix
+        self._node = node_id
+        self._clock = clock
+        self._keepalive_every = keepalive_every
+        self._keepalive: asyncio.Task[None] | None = None
+
+    # ---------------------------------------------------------------- keys
+    def _k(self, conversation_id: str) -> str:
+        return f"{self._p}c:{conversation_id}"
+
+    def _room(self, conversation_id: str) -> str:
+        return f"{self._p}room:{conversation_id}"
+
+    def _socks(self, node: str) -> str:
+        return f"{self._p}node:{node}:socks"
+
+    def _rooms_of(self, node: str) -> str:
+        return f"{self._p}node:{node}:rooms"
+
+    @property
+    def _leases(self) -> str:
+        return f"{self._p}leases"
+
+    @property
+    def _departures(self) -> str:
+        return f"{self._p}departures"
+
+    @property
+    def _nodes(self) -> str:
+        return f"{self._p}nodes"
+
+    # ---------------------------------------------------------------- transitions
+    async def _apply(
+        self,
+        conversation_id: str,
+        change: Callable[[CustomerPresence], list[Notice] | None],
+        create_session: str | None = None,
+    ) -> Outcome | None:
+        key = self._k(conversation_id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            for _ in range(MAX_RETRIES):
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if raw is not None:
+                        p = codec.loads(raw)
+                    elif create_session is not None:
+                        p = CustomerPresence(conversation_id, create_session)
+                    else:
+                        await pipe.unwatch()
+                        return None
+                    before = {sid: (lease.node, lease.last_heartbeat) for sid, lease in p.sockets.items()}
+                    notices = change(p)
+                    if notices is None:
+                        await pipe.unwatch()
+                        return None
+                    pipe.multi()
+                    pipe.set(key, codec.dumps(p))
+                    self._write_indexes(pipe, p, before)
+                    await pipe.execute()
+                    return Outcome(p, notices)
+                except WatchError:
+                    continue  # another node changed it first: apply the rule to the fresh state
+        raise RuntimeError(f"presence of {conversation_id} kept changing under {MAX_RETRIES} attempts")
+
+    def _write_indexes(self, pipe: object, p: CustomerPresence, before: dict[str, tuple[str, float]]) -> None:
+        c = p.conversation_id
+        for sid, (node, _) in before.items():
+            if sid not in p.sockets:
+                pipe.zrem(self._leases, _member(c, sid))  # type: ignore[attr-defined]
+                pipe.srem(self._socks(node), _member(c, sid))  # type: ignore[attr-defined]
+        for sid, lease in p.sockets.items():
+            old = before.get(sid)
+            if old is None or old[1] != lease.last_heartbeat:
+                pipe.zadd(self._leases, {_member(c, sid): lease.last_heartbeat})  # type: ignore[attr-defined]
+            if old is None:
+                pipe.sadd(self._socks(lease.node), _member(c, sid))  # type: ignore[attr-defined]
+        if p.pending is not None:
+            pipe.zadd(self._departures, {c: p.pending.deadline})  # type: ignore[attr-defined]
+        else:
+            pipe.zrem(self._departures, c)  # type: ignore[attr-defined]
+
+    async def bind(self, conversation_id: str, session_id: str, sid: str, node: str, now: float) -> Outcome:
+        outcome = await self._apply(
+            conversation_id, lambda p: rules.bind(p, sid, node, now, session_id), create_session=session_id
+        )
+        assert outcome is not None
+        return outcome
+
+    async def heartbeat(self, conversation_id: str, sid: str, now: float) -> Outcome | None:
+        return await self._apply(conversation_id, lambda p: rules.heartbeat(p, sid, now))
+
+    async def set_hidden(self, conversation_id: str, sid: str, hidden: bool, now: float) -> Outcome | None:
+        return await self._apply(conversation_id, lambda p: rules.set_hidden(p, sid, hidden, now))
+
+    async def drop(
+        self, conversation_id: str, sid: str, now: float, reason: DepartureReason, grace: float
+    ) -> Outcome | None:
+        return await self._apply(conversation_id, lambda p: rules.drop(p, sid, now, reason, grace))
+
+    async def expire(self, conversation_id: str, sid: str, now: float, offline_after: float) -> Outcome | None:
+        return await self._apply(conversation_id, lambda p: rules.expire(p, sid, now, offline_after))
+
+    async def settle(self, conversation_id: str, now: float) -> Outcome | None:
+        return await self._apply(conversation_id, lambda p: rules.settle(p, now))
+
+    # ---------------------------------------------------------------- sweep questions
+    async def expired(self, now: float, offline_after: float) -> list[tuple[str, str]]:
+        members = await self._r.zrangebyscore(self._leases, "-inf", now - offline_after, start=0, num=10_000)
+        return [_split(m) for m in members]
+
+    async def due_departures(self, now: float) -> list[str]:
+        members = await self._r.zrangebyscore(self._departures, "-inf", now, start=0, num=10_000)
+        return [m.decode() if isinstance(m, bytes) else m for m in members]
+
+    async def snapshot(self, conversation_id: str) -> CustomerPresence | None:
+        raw = await self._r.get(self._k(conversation_id))
+        return None if raw is None else codec.loads(raw)
+
+    # ---------------------------------------------------------------- agents' rooms
+    async def join_room(self, conversation_id: str, sid: str, node: str) -> None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hset(self._room(conversation_id), sid, node)
+            pipe.sadd(self._rooms_of(node), _member(conversation_id, sid))
+            await pipe.execute()
+
+    async def leave_room(self, conversation_id: str, sid: str) -> None:
+        node = await self._r.hget(self._room(conversation_id), sid)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._room(conversation_id), sid)
+            if node is not None:
+                pipe.srem(self._rooms_of(node.decode()), _member(conversation_id, sid))
+            await pipe.execute()
+
+    async def room_size(self, conversation_id: str) -> int:
+        return int(await self._r.hlen(self._room(conversation_id)))
+
+    # ---------------------------------------------------------------- nodes
+    async def lost_nodes(self, now: float, lost_after: float) -> list[str]:
+        members = await self._r.zrangebyscore(self._nodes, "-inf", now - lost_after)
+        return [m.decode() if isinstance(m, bytes) else m for m in members if m != self._node.encode()]
+
+    async def forget_node(self, node: str, now: float) -> list[Outcome]:
+        """Drops every socket and room membership a dead node held (reason `node_lost`)."""
+        outcomes: list[Outcome] = []
+        for member in await self._r.smembers(self._socks(node)):
+            conversation_id, sid = _split(member)
+            outcome = await self.drop(conversation_id, sid, now, "node_lost", 0)
+            if outcome is not None:
+                outcomes.append(outcome)
+        for member in await self._r.smembers(self._rooms_of(node)):
+            conversation_id, sid = _split(member)
+            await self._r.hdel(self._room(conversation_id), sid)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.delete(self._socks(node), self._rooms_of(node))
+            pipe.zrem(self._nodes, node)
+            await pipe.execute()
+        log.warning("node %s lost: %d customer changes told", node, len(outcomes))
+        return outcomes
+
+    async def start(self) -> None:
+        """Registers this node and keeps it registered while it runs."""
+        await self._r.zadd(self._nodes, {self._node: self._clock()})
+        self._keepalive = asyncio.create_task(self._keep_alive(), name=f"keepalive:{self._node}")
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await asyncio.sleep(self._keepalive_every)
+            try:
+                await self._r.zadd(self._nodes, {self._node: self._clock()})
+            except Exception:  # Redis away for a moment: try again next period
+                log.warning("node keepalive failed", exc_info=True)
+
+    async def ping(self) -> bool:
+        return bool(await self._r.ping())
+
+    async def close(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keepalive
+            self._keepalive = None
+            with contextlib.suppress(Exception):
+                await self._r.zrem(self._nodes, self._node)

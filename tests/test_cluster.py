@@ -1,0 +1,234 @@
+"""Several nodes acting as one (SPEC.md §8): two real servers sharing the
+database and Redis, clients spread over them as a load balancer would."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+
+from presence import keys
+from tests.conftest import SECRET, Server
+from tests.helpers import EventLog
+from tests.test_widget_presence import ids, snapshot
+
+
+@pytest.fixture
+async def two_nodes(make_server: Any, redis_settings: dict[str, str]) -> tuple[Server, Server]:
+    a = await make_server(**redis_settings)
+    b = await make_server(**redis_settings)
+    return a, b
+
+
+async def test_events_on_one_node_reach_agents_on_another(two_nodes: tuple[Server, Server]) -> None:
+    a, b = two_nodes
+    await a.conversation("c1")
+    _, agent = await b.agent("c1")
+    widget, _ = await a.widget("c1")
+    assert (await agent.next("customer:online"))["devices"] == 1
+    await widget.call("widget:heartbeat", ids("c1"))
+    await agent.next("customer:heartbeat")
+    await widget.call("widget:typing", {**ids("c1"), "isTyping": True})
+    assert (await agent.next("customer:typing"))["isTyping"] is True
+    # Presence answers count sockets on every node.
+    snap = await snapshot(b, "c1")
+    assert snap["isOnline"] is True and snap["devices"] == 1 and snap["socketsInRoom"] == 2
+    await widget.call("widget:offline", ids("c1"))
+    assert (await agent.next("customer:offline"))["reason"] == "closed"
+
+
+async def test_tabs_on_two_nodes_are_one_customer(two_nodes: tuple[Server, Server]) -> None:
+    a, b = two_nodes
+    await a.conversation("c1")
+    _, agent = await a.agent("c1")
+    tab_a, _ = await a.widget("c1")
+    await agent.next("customer:online")
+    tab_b, _ = await b.widget("c1")
+    assert (await agent.next("customer:heartbeat"))["devices"] == 2
+    await tab_a.disconnect()
+    assert (await agent.next("customer:heartbeat"))["devices"] == 1
+    await asyncio.sleep(a.settings.widget_offline_grace + 0.2)
+    assert (await snapshot(a, "c1"))["isOnline"] is True
+    await tab_b.disconnect()
+    assert (await agent.next("customer:offline"))["reason"] == "disconnected"
+    assert agent.names().count("customer:online") == 1
+
+
+async def test_a_reload_onto_the_other_node_does_not_flicker(two_nodes: tuple[Server, Server]) -> None:
+    a, b = two_nodes
+    await a.conversation("c1")
+    _, agent = await b.agent("c1")
+    old, _ = await a.widget("c1")
+    await agent.next("customer:online")
+    await old.disconnect()
+    new, _ = await b.widget("c1")
+    await asyncio.sleep(a.settings.widget_offline_grace + 0.3)
+    await new.call("widget:heartbeat", ids("c1"))
+    await agent.next("customer:heartbeat")
+    assert "customer:offline" not in agent.names()
+
+
+async def test_a_silent_socket_on_one_node_is_swept_once(two_nodes: tuple[Server, Server]) -> None:
+    a, b = two_nodes
+    await a.conversation("c1")
+    _, agent = await b.agent("c1")
+    await a.widget("c1")
+    await agent.next("customer:online")
+    assert (await agent.next("customer:offline"))["reason"] == "timeout"
+    await asyncio.sleep(a.settings.widget_sweep_every * 3)
+    assert agent.names().count("customer:offline") == 1
+
+
+async def test_each_job_runs_once_per_period_across_the_cluster(two_nodes: tuple[Server, Server]) -> None:
+    a, b = two_nodes
+    runs = {"a": 0, "b": 0}
+    for name, node in (("a", a), ("b", b)):
+        lock = node.app[keys.JOBS]._lock
+        results = [await lock.acquire("probe", 0.5) for _ in range(3)]
+        runs[name] = results.count(True)
+    assert runs["a"] + runs["b"] == 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_node(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "presence.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/health", timeout=1):
+                return proc, url
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError("node did not start") from None
+            time.sleep(0.05)
+
+
+async def test_a_killed_node_leaves_no_customer_online(
+    tmp_path: Path, database_url: str, redis_settings: dict[str, str]
+) -> None:
+    """SIGKILL one node: its customers go offline (reason node_lost) within
+    PRESENCE_WIDGET_OFFLINE_AFTER plus one sweep, told by the surviving node."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESENCE_")}
+    env.update(
+        PRESENCE_JWT_SECRET=SECRET,
+        PRESENCE_DATABASE_URL=database_url,
+        PRESENCE_REDIS_URL=redis_settings["redis_url"],
+        PRESENCE_REDIS_PREFIX=redis_settings["redis_prefix"],
+        PRESENCE_WIDGET_HEARTBEAT_INTERVAL="1",
+        PRESENCE_WIDGET_OFFLINE_AFTER="8",
+        PRESENCE_WIDGET_OFFLINE_GRACE="0.3",
+        PRESENCE_WIDGET_SWEEP_EVERY="0.2",
+    )
+    doomed, url_a = start_node(tmp_path, env)
+    survivor, url_b = start_node(tmp_path, env)
+    clients: list[socketio.AsyncClient] = []
+    try:
+        from domain.identity import TokenCodec
+
+        tokens = TokenCodec(SECRET)
+        import aiohttp
+
+        async with aiohttp.ClientSession() as http:
+            async with http.put(
+                f"{url_b}/api/conversations/c1",
+                headers={"Authorization": f"Bearer {tokens.encode('svc', 'service')}"},
+                json={"companyId": "co-1", "platform": "WIDGET", "sessionId": "s-c1"},
+            ) as r:
+                assert r.status == 201
+        agent = socketio.AsyncClient(reconnection=False)
+        agent_log = EventLog(agent)
+        await agent.connect(url_b, auth={"token": tokens.encode("ag", "agent", "co-1")}, transports=["websocket"])
+        clients.append(agent)
+        assert (await agent.call("conversation:join", {"conversationId": "c1"}))["ok"] is True
+        widget = socketio.AsyncClient(reconnection=False)
+        await widget.connect(url_a, transports=["websocket"])
+        clients.append(widget)
+        assert (await widget.call("widget:online", ids("c1")))["ok"] is True
+        await agent_log.next("customer:online")
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(5)
+        killed_at = time.monotonic()
+        offline = await agent_log.next("customer:offline", timeout=10)
+        assert offline["reason"] in ("node_lost", "timeout")
+        assert time.monotonic() - killed_at < 8 + 0.2 + 1.0
+        assert offline["reason"] == "node_lost"  # found dead (3 s) before its leases expired (8 s)
+    finally:
+        for c in clients:
+            await c.disconnect()
+        for p in (doomed, survivor):
+            if p.poll() is None:
+                p.terminate()
+                p.wait(10)
+
+
+def test_nodes_started_together_on_a_fresh_database_migrate_once(tmp_path: Path) -> None:
+    """Three `presence db upgrade` at the same moment on an empty PostgreSQL database:
+    all succeed, the schema is applied once (an advisory lock serializes them)."""
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import POSTGRES_URL, skip_unless_required
+
+    if not POSTGRES_URL:
+        skip_unless_required("PostgreSQL not configured: set PRESENCE_TEST_POSTGRES_URL")
+    admin = make_url(POSTGRES_URL)
+    name = f"presence_mig_{uuid.uuid4().hex[:8]}"
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PRESENCE_")}
+        env["PRESENCE_DATABASE_URL"] = admin.set(database=name).render_as_string(hide_password=False)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "presence.cli", "db", "upgrade"],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        outputs = [p.communicate(timeout=60)[0] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], outputs
+        with psycopg.connect(
+            admin.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+        ) as conn:
+            versions = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        assert len(versions) == 1
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_health_reports_redis(two_nodes: tuple[Server, Server]) -> None:
+    a, _ = two_nodes
+    status, body = await a.request("GET", "/api/health", role=None)
+    assert status == 200 and body["redis"] == "ok" and body["status"] == "ok"

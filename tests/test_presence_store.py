@@ -1,0 +1,96 @@
+"""The `PresenceStore` contract, run over both siblings: in-process and Redis.
+
+Whatever runs behind the interface, the same calls give the same answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from domain.clock import system_clock
+from presence.cluster import connect_redis
+from presence.settings import Settings
+from realtime.store import create_store
+from realtime.store.base import PresenceStore
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[PresenceStore]:
+    if request.param == "memory":
+        s = create_store(Settings(), "node-a", system_clock)
+        yield s
+        await s.close()
+        return
+    cfg: dict[str, Any] = request.getfixturevalue("redis_settings")
+    redis = connect_redis(cfg["redis_url"])
+    s = create_store(Settings(redis_prefix=cfg["redis_prefix"]), "node-a", system_clock, redis)
+    await s.start()
+    yield s
+    await s.close()
+    await redis.aclose()
+
+
+def kinds(outcome) -> list[str]:
+    return [n.kind for n in outcome.notices]
+
+
+async def test_bind_heartbeat_drop_and_settle(store: PresenceStore) -> None:
+    assert await store.snapshot("c1") is None
+    assert kinds(await store.bind("c1", "s1", "a", "node-a", 100.0)) == ["online"]
+    second = await store.bind("c1", "s1", "b", "node-a", 101.0)
+    assert kinds(second) == ["heartbeat"] and second.presence.devices == 2
+    assert kinds(await store.heartbeat("c1", "a", 102.0)) == ["heartbeat"]
+    assert await store.heartbeat("c1", "zz", 102.0) is None
+    assert await store.heartbeat("nope", "a", 102.0) is None
+    assert kinds(await store.drop("c1", "a", 103.0, "closed", 3)) == ["heartbeat"]
+    assert (await store.drop("c1", "b", 104.0, "disconnected", 3)).notices == []
+    p = await store.snapshot("c1")
+    assert p is not None and p.is_online and p.devices == 0
+    assert await store.due_departures(106.9) == []
+    assert await store.due_departures(107.0) == ["c1"]
+    told = await store.settle("c1", 107.0)
+    assert kinds(told) == ["offline"] and told.notices[0].reason == "disconnected"
+    assert await store.due_departures(200.0) == []
+    p = await store.snapshot("c1")
+    assert not p.is_online and p.last_seen == 104.0
+
+
+async def test_expired_lists_stale_leases_and_expire_checks_again(store: PresenceStore) -> None:
+    await store.bind("c1", "s1", "a", "node-a", 100.0)
+    await store.bind("c2", "s2", "b", "node-a", 100.0)
+    await store.heartbeat("c2", "b", 150.0)
+    assert await store.expired(159.0, 60) == []
+    assert await store.expired(160.0, 60) == [("c1", "a")]
+    # A heartbeat between the listing and the act keeps the socket.
+    await store.heartbeat("c1", "a", 160.5)
+    assert await store.expire("c1", "a", 161.0, 60) is None
+    outcome = await store.expire("c1", "a", 221.0, 60)
+    assert kinds(outcome) == ["offline"] and outcome.notices[0].reason == "timeout"
+    assert await store.expire("c1", "a", 300.0, 60) is None  # already gone: nothing twice
+
+
+async def test_visibility_and_away(store: PresenceStore) -> None:
+    await store.bind("c1", "s1", "a", "node-a", 100.0)
+    outcome = await store.set_hidden("c1", "a", True, 101.0)
+    assert outcome.notices[0].away is True and outcome.presence.away is True
+    assert await store.set_hidden("c1", "zz", True, 101.0) is None
+    assert (await store.snapshot("c1")).away is True
+
+
+async def test_rooms_count_agents(store: PresenceStore) -> None:
+    assert await store.room_size("c1") == 0
+    await store.join_room("c1", "x", "node-a")
+    await store.join_room("c1", "y", "node-a")
+    await store.join_room("c1", "x", "node-a")
+    assert await store.room_size("c1") == 2
+    await store.leave_room("c1", "x")
+    await store.leave_room("c1", "never")
+    assert await store.room_size("c1") == 1
+
+
+async def test_this_node_is_never_lost_and_is_alive(store: PresenceStore) -> None:
+    assert await store.lost_nodes(10**12, 1) == []
+    assert await store.ping() is True
