@@ -17,6 +17,8 @@ DAU_WINDOW = DAY
 WAU_WINDOW = 7 * DAY
 MAU_WINDOW = 30 * DAY
 DAILY_DAYS = 30
+EPOCH_START = 0.0
+LAST_SECOND = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time a date can hold
 MAX_FUTURE = 300.0
 """A reported event may be at most this many seconds ahead of the server's clock."""
 
@@ -78,4 +80,7 @@ def parse_iso(value: object) -> float:
         raise ValueError(f"ts is not an ISO 8601 time: {value[:64]!r}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    ts = dt.timestamp()
+    if not EPOCH_START <= ts <= LAST_SECOND:
+        raise ValueError(f"ts must be between 1970-01-01 and 9999-12-31 UTC: {value[:64]!r}")
+    return ts

@@ -177,7 +177,8 @@ def _read_csv(path: Path, now: float) -> tuple[list[queries.Activity], list[str]
     """Good rows, and `line N: why` for each bad one (the header is line 1)."""
     good: list[queries.Activity] = []
     bad: list[str] = []
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    # Undecodable bytes become U+FFFD so one bad row is reported, not the whole file lost.
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or [h.strip().lower() for h in header] != ["user_id", "timestamp"]:
@@ -188,6 +189,9 @@ def _read_csv(path: Path, now: float) -> tuple[list[queries.Activity], list[str]
                 continue
             if len(row) != 2:
                 bad.append(f"line {line}: expected 2 fields (user_id,timestamp), got {len(row)}")
+                continue
+            if any("\ufffd" in cell for cell in row):
+                bad.append(f"line {line}: not valid UTF-8")
                 continue
             user_id, raw_ts = row[0].strip(), row[1].strip()
             if not user_id or len(user_id) > 255:

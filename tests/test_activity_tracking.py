@@ -167,3 +167,21 @@ async def test_metrics_for_today_and_past_days(server: Server) -> None:
     assert daily[(now - timedelta(days=5)).date().isoformat()] == 1  # a past day stays answerable
     assert daily[(now - timedelta(days=10)).date().isoformat()] == 1
     assert sum(daily.values()) == 4
+
+
+async def test_an_event_time_out_of_range_is_rejected_alone(server) -> None:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, body = await server.request(
+        "POST",
+        "/api/activity/events",
+        role="service",
+        sub="backend",
+        json={
+            "events": [
+                {"user_id": "far", "ts": "0001-01-01T00:00:00+14:00", "kind": "x"},
+                {"user_id": "near", "ts": now, "kind": "x"},
+            ]
+        },
+    )
+    assert status == 202 and body["accepted"] == 1
+    assert [r["index"] for r in body["rejected"]] == [0] and "1970-01-01" in body["rejected"][0]["error"]

@@ -128,3 +128,22 @@ async def test_backfill_from_csv_reports_bad_lines_and_imports_the_rest(cli, dat
     bad_header.write_text("id,when\nx,2026-01-01T00:00:00Z\n")
     code, out = await cli("backfill-last-activity", "--from-csv", str(bad_header))
     assert code == 1 and out.strip() == "line 1: the header must be user_id,timestamp"
+
+
+async def test_backfill_reports_out_of_range_times_and_bad_bytes_by_line(cli, database_url: str, tmp_path) -> None:
+    good = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    csv = tmp_path / "odd.csv"
+    csv.write_bytes(
+        b"user_id,timestamp\n"
+        b"early,0001-01-01T00:00:00+05:00\n"
+        b"bytes\xff,2026-01-01T00:00:00Z\n" + f"fine,{good}\n".encode()
+    )
+    code, out = await cli("backfill-last-activity", "--from-csv", str(csv))
+    assert code == 1
+    lines = out.strip().splitlines()
+    assert any(ln.startswith("line 2: ") and "1970-01-01" in ln for ln in lines), lines
+    assert "line 3: not valid UTF-8" in lines
+    assert lines[-1].startswith("imported 1 rows")
+    async with database(database_url) as sessions, sessions() as s:
+        assert await user_row(s, "fine") is not None
+        assert await user_row(s, "early") is None
