@@ -257,8 +257,8 @@ async def test_cutting_the_network_shows_offline_and_restoring_it_online(scene: 
     assert (await observer.next("customer:offline"))["reason"] in ("disconnected", "timeout")
     await expect(tab.locator("#status")).to_have_attribute("data-widget-status", "connecting")
 
-    await customer.set_offline(False)
-    await scene.shows("online", "Online", timeout=5)
+    await customer.set_offline(False)  # the browser's "online" event: the widget retries at once
+    await scene.shows("online", "Online", timeout=2)
     await expect(tab.locator("#status")).to_have_attribute("data-widget-status", "online")
 
 
@@ -318,3 +318,23 @@ async def test_typing_and_away(scene: Scene) -> None:
     await scene.shows("away", "Away", timeout=1)
     await tab.evaluate(HIDE_TAB, False)
     await scene.shows("online", "Online", timeout=1)
+
+
+async def test_the_agent_catches_up_after_its_own_outage(scene: Scene) -> None:
+    """While the dashboard is cut off it shows its indicator as stale; what it missed
+    meanwhile (the customer left) is read back from the server when it reconnects."""
+    agent = await scene.open_agent()
+    _, observer = await scene.server.agent("c1")
+    customer = await scene.customer_context()
+    tab = await scene.open_widget(customer)
+    await scene.shows("online", "Online", timeout=1)
+
+    await agent.context.set_offline(True)
+    await expect(scene.indicator).to_have_attribute("data-presence-stale", "", timeout=2000)
+    await tab.close(run_before_unload=True)
+    await observer.next("customer:offline", timeout=GRACE + 2)
+    await scene.shows("online")  # the dashboard heard nothing: still the old state, marked stale
+
+    await agent.context.set_offline(False)  # the browser's "online" event: the dashboard retries at once
+    await expect(scene.indicator).not_to_have_attribute("data-presence-stale", "", timeout=2000)
+    await scene.shows("offline", "Offline · Last seen just now", timeout=2)

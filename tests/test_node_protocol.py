@@ -1,7 +1,8 @@
 """The wire contract of SPEC.md §3 checked with the reference client: `node --test
 tests/node/` drives our running server with npm's `socket.io-client` (from
 widget_js/node_modules, not our bundle), so a Python-only client cannot hide a
-protocol quirk that a JavaScript widget would trip over."""
+protocol quirk that a JavaScript widget would trip over. Also runs widget_js's
+own unit tests (`npm test`: the indicator's wording), so `make test` covers them."""
 
 from __future__ import annotations
 
@@ -36,29 +37,17 @@ def tap_count(output: str, name: str) -> int:
     return int(match.group(1))
 
 
-async def test_the_reference_client_speaks_our_protocol(node: str, make_server) -> None:
-    server: Server = await make_server(
-        widget_heartbeat_interval=0.3, widget_offline_after=1.0, widget_offline_grace=0.5, widget_sweep_every=0.1
-    )
-    s = server.settings
-    env = {
-        **os.environ,
-        "PRESENCE_URL": server.url,
-        "PRESENCE_SERVICE_TOKEN": server.token("host-app", "service"),
-        "PRESENCE_AGENT_TOKEN": server.token("agent-1", "agent", "co-1"),
-        "PRESENCE_COMPANY": "co-1",
-        "PRESENCE_WIDGET_OFFLINE_GRACE": str(s.widget_offline_grace),
-        "PRESENCE_WIDGET_OFFLINE_AFTER": str(s.widget_offline_after),
-        "NO_COLOR": "1",
-    }
-    # Async, so that this event loop, which runs the server, keeps serving meanwhile.
+async def node_test(node: str, path: Path, env: dict[str, str] | None = None, minimum: int = 1) -> str:
+    """Runs `node --test path` and checks that it really ran: at least `minimum`
+    tests, every one passed, none skipped (PRESENCE_URL unset would skip them all)."""
+    # Async, so that this event loop, which may be running the server, keeps serving meanwhile.
     proc = await asyncio.create_subprocess_exec(
         node,
         "--test",
         "--test-reporter=tap",
-        str(NODE_TESTS),
+        str(path),
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -70,8 +59,29 @@ async def test_the_reference_client_speaks_our_protocol(node: str, make_server) 
         raise
     output = out.decode(errors="replace")
     assert proc.returncode == 0, output
-    # It really ran: every test passed, none was skipped (PRESENCE_URL unset would skip them all).
     tests = tap_count(output, "tests")
-    assert tests >= 10, output
+    assert tests >= minimum, output
     assert tap_count(output, "pass") == tests, output
     assert tap_count(output, "skipped") == 0, output
+    return output
+
+
+async def test_the_reference_client_speaks_our_protocol(node: str, make_server) -> None:
+    server: Server = await make_server(
+        widget_heartbeat_interval=0.3, widget_offline_after=1.0, widget_offline_grace=0.5, widget_sweep_every=0.1
+    )
+    s = server.settings
+    env = {
+        "PRESENCE_URL": server.url,
+        "PRESENCE_SERVICE_TOKEN": server.token("host-app", "service"),
+        "PRESENCE_AGENT_TOKEN": server.token("agent-1", "agent", "co-1"),
+        "PRESENCE_COMPANY": "co-1",
+        "PRESENCE_WIDGET_OFFLINE_GRACE": str(s.widget_offline_grace),
+        "PRESENCE_WIDGET_OFFLINE_AFTER": str(s.widget_offline_after),
+    }
+    await node_test(node, NODE_TESTS, env, minimum=10)
+
+
+async def test_the_indicator_wording(node: str) -> None:
+    """widget_js's own unit tests (`npm test`): no server, no browser."""
+    await node_test(node, ROOT / "widget_js" / "test")

@@ -396,6 +396,19 @@ export function connect(options) {
     else log.warn('connect error:', err.message);
   });
 
+  // The browser says the network is back: reconnect now rather than when
+  // socket.io-client's backoff runs out (the indicator is stale meanwhile).
+  const onNetworkOnline = () => {
+    if (closed || socket.connected) return;
+    log('network back: reconnecting now');
+    clearTimeout(reconnectTimer);
+    reconnectBackoff.reset();
+    socket.disconnect(); // not connected: emits nothing, cancels the pending retry
+    socket.connect();
+  };
+  const hasWindow = typeof window !== 'undefined';
+  if (hasWindow) window.addEventListener('online', onNetworkOnline);
+
   // "Last seen 5 minutes ago" has to age on screen without any event.
   const tick = setInterval(() => {
     if (!snapshot.isOnline && snapshot.lastSeen) draw();
@@ -419,6 +432,7 @@ export function connect(options) {
     },
     disconnect() {
       closed = true;
+      if (hasWindow) window.removeEventListener('online', onNetworkOnline);
       clearInterval(tick);
       clearTimeout(typingTimer);
       clearTimeout(reconnectTimer);

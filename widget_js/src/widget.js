@@ -297,12 +297,28 @@ export function connect(options) {
     else if (!socket.active) socket.connect();
   }
 
+  /**
+   * The browser says the network is back: reconnect now rather than when a
+   * backoff grown during a long outage (up to 30 s) runs out.
+   */
+  function onNetworkOnline() {
+    if (closed || socket.connected) return;
+    log('network back: reconnecting now');
+    clearTimeout(reconnectTimer);
+    reconnectBackoff.reset();
+    // Not connected, so this emits nothing: it only cancels socket.io-client's
+    // pending retry, and connect() starts afresh.
+    socket.disconnect();
+    socket.connect();
+  }
+
   const onVisibilityChange = () => sendVisibility();
   const hasWindow = typeof window !== 'undefined';
   if (hasWindow) {
     window.addEventListener('beforeunload', depart);
     window.addEventListener('pagehide', depart);
     window.addEventListener('pageshow', onPageShow);
+    window.addEventListener('online', onNetworkOnline);
     document.addEventListener('visibilitychange', onVisibilityChange);
   }
 
@@ -329,6 +345,7 @@ export function connect(options) {
       window.removeEventListener('beforeunload', depart);
       window.removeEventListener('pagehide', depart);
       window.removeEventListener('pageshow', onPageShow);
+      window.removeEventListener('online', onNetworkOnline);
       document.removeEventListener('visibilitychange', onVisibilityChange);
     }
     return acked.then(() => {
