@@ -5,6 +5,7 @@ sight, kept online)."""
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from api.errors import ApiError
 from domain.identity import Identity, TokenError
@@ -22,11 +23,11 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
-async def authenticate(request: web.Request, *roles: str, keep_online: bool = True) -> Identity:
+async def authenticate(request: web.Request, *roles: str) -> Identity:
     """The caller's identity: 401 without a valid token, 403 when its role is not in `roles`.
 
-    An accepted person is recorded as seen, which keeps them online (§4); with
-    `keep_online=False` (logout) the row is only made to exist.
+    Nothing is written here: `seen_middleware` records the person once the
+    request has been accepted (a refused request changes nothing, §2).
     """
     token = bearer_token(request)
     if token is None:
@@ -38,9 +39,22 @@ async def authenticate(request: web.Request, *roles: str, keep_online: bool = Tr
     if roles and identity.role not in roles:
         raise ApiError(403, f"This needs a token with role {' or '.join(roles)}, not {identity.role}")
     request[IDENTITY] = identity
-    users = request.app[keys.USERS]
-    await (users.seen(identity) if keep_online else users.known(identity))
     return identity
+
+
+SEEN_HANDLED = web.RequestKey("seen_handled", bool)
+"""Set by handlers that record the caller's presence themselves (heartbeat, logout)."""
+
+
+@web.middleware
+async def seen_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An accepted request by a person keeps them online and makes their user row
+    exist (§2, §4). A refused one raises past this (or answers 4xx) and records nothing."""
+    response = await handler(request)
+    identity = request.get(IDENTITY)
+    if identity is not None and response.status < 400 and not request.get(SEEN_HANDLED):
+        await request.app[keys.USERS].seen(identity)
+    return response
 
 
 def require_company(identity: Identity, company_id: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api.auth import authenticate
+from api.auth import SEEN_HANDLED, authenticate
 from api.errors import ApiError
 from api.routing import RouteTable
 from api.validation import path_id, query_int
@@ -37,6 +37,7 @@ def _cutoff(request: web.Request) -> datetime:
 )
 async def heartbeat(request: web.Request) -> web.Response:
     identity = await authenticate(request, *PEOPLE)
+    request[SEEN_HANDLED] = True
     last_seen = await request.app[keys.USERS].heartbeat(identity)
     return web.json_response({"status": "online", "last_seen": iso_dt(last_seen)})
 
@@ -48,7 +49,8 @@ async def heartbeat(request: web.Request) -> web.Response:
     responses={200: '{"status": "offline", "last_seen"}'},
 )
 async def logout(request: web.Request) -> web.Response:
-    identity = await authenticate(request, *PEOPLE, keep_online=False)
+    identity = await authenticate(request, *PEOPLE)
+    request[SEEN_HANDLED] = True  # a logout is not a sign of life
     last_seen = await request.app[keys.USERS].logout(identity)
     return web.json_response({"status": "offline", "last_seen": iso_dt(last_seen)})
 

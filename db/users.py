@@ -109,6 +109,7 @@ class UserDirectory:
 
     async def logout(self, identity: Identity) -> datetime:
         """Offline at once; the next request brings the user back online."""
+        await self.known(identity)
         at = datetime.fromtimestamp(self._clock(), UTC)
         async with self._sessions() as session:
             went_offline = await user_queries.logout(session, identity.sub, at)

@@ -20,6 +20,7 @@ from api import activity as activity_routes
 from api import conversations, operations, pages, widget
 from api import users as user_routes
 from api.activity_middleware import activity_middleware
+from api.auth import seen_middleware
 from api.errors import MAX_BODY_BYTES, error_middleware
 from api.routing import RouteTable
 from db.engine import create_engine, create_session_factory
@@ -55,7 +56,13 @@ ROUTE_TABLES: list[RouteTable] = [
 def create_app(settings: Settings, clock: Clock = system_clock) -> web.Application:
     settings.validate()
     metrics = Metrics()
-    middlewares = [no_websocket_deflate, _latency_middleware(metrics), error_middleware, activity_middleware]
+    middlewares = [
+        no_websocket_deflate,
+        _latency_middleware(metrics),
+        error_middleware,
+        seen_middleware,
+        activity_middleware,
+    ]
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     node_id = uuid.uuid4().hex[:12]
     engine = create_engine(settings.database_url)

@@ -131,7 +131,8 @@ async def test_a_rejected_request_changes_nothing(server: Server) -> None:
     status, _ = await server.request("POST", "/api/activity/events", role="agent", company="co-1", json={"events": []})
     assert status == 403
     _, metrics = await server.request("GET", "/api/admin/activity/metrics", sub="boss")
-    assert metrics["total_users"] == 2  # only the two admins who asked: admin-1 and boss
+    # Refused requests made no user (not even admin-1's); boss is recorded once its request is answered.
+    assert metrics["total_users"] == 0
     status, body = await server.request("POST", "/api/activity/events", json={"events": too_many[:1000]})
     assert status == 202 and body == {"accepted": 1000, "rejected": []}
 
@@ -153,6 +154,7 @@ async def test_metrics_for_today_and_past_days(server: Server) -> None:
     for role in ("user", "agent", "service"):
         status, _ = await server.request("GET", "/api/admin/activity/metrics", role=role, company="co-1")
         assert status == 403
+    await server.request("GET", "/api/admin/activity/metrics", sub="boss")  # boss is recorded once answered
     status, m = await server.request("GET", "/api/admin/activity/metrics", sub="boss")
     assert status == 200
     assert (m["dau"], m["wau"], m["mau"]) == (1, 2, 3)

@@ -165,3 +165,24 @@ async def test_unknown_paths_and_methods_answer_json(server: Server) -> None:
     assert status == 404 and body == {"error": "Not found"}
     status, body = await server.request("DELETE", "/api/conversations/c1", role="admin")
     assert status == 405 and body["error"] == "Method not allowed"
+
+
+async def test_a_refused_request_creates_no_user_and_keeps_nobody_online(server: Server) -> None:
+    """§2: a user row is created on first sight in an *accepted* request; a bad one changes nothing."""
+    await server.conversation("c1")
+    refused = [
+        ("POST", "/api/widget/presence/batch", {"data": b"{bad"}),
+        ("GET", "/api/widget/presence?conversationId=nope", {}),
+        ("GET", "/api/widget/presence", {}),
+    ]
+    for method, path, kw in refused:
+        status, _ = await server.request(method, path, role="agent", sub="ghost", company="co-1", **kw)
+        assert 400 <= status < 500
+    status, _ = await server.request("GET", "/api/users/admin/users/ghost/online-status/", sub="boss")
+    assert status == 404
+    status, _ = await server.request(
+        "GET", "/api/widget/presence?conversationId=c1", role="agent", sub="real", company="co-1"
+    )
+    assert status == 200
+    status, body = await server.request("GET", "/api/users/admin/users/real/online-status/", sub="boss")
+    assert status == 200 and body["is_online"] is True

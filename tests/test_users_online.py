@@ -58,6 +58,8 @@ async def test_admin_lists_online_users_with_pagination(server: Server) -> None:
     for n in range(5):
         await server.request("POST", "/api/users/heartbeat/", role="user", sub=f"u{n}", company="co-1")
     await server.request("POST", "/api/users/logout/", role="user", sub="u4", company="co-1")
+    # The admin's own first accepted request makes it a (online) user too.
+    await server.request("POST", "/api/users/heartbeat/", sub="boss")
     status, body = await server.request("GET", "/api/users/admin/users/online/?limit=2&offset=0", sub="boss")
     assert status == 200
     assert body["count"] == 5  # u0..u3 and the admin itself
@@ -87,6 +89,7 @@ async def test_non_admins_and_services_are_refused(server: Server) -> None:
         assert status == 401
     # A service token makes no user row and is never online.
     status, _ = await server.request("PUT", "/api/conversations/c1", role="service", sub="svc", json={})
+    await server.request("POST", "/api/users/heartbeat/", sub="boss")
     status, body = await server.request("GET", "/api/users/admin/users/svc/online-status/", sub="boss")
     assert status == 404
     _, body = await server.request("GET", "/api/users/admin/users/online/", sub="boss")
