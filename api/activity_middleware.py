@@ -16,6 +16,9 @@ log = logging.getLogger("presence.activity")
 
 MUTATIONS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
+READ_ONLY = web.RequestKey("read_only", bool)
+"""Set by handlers that answer a POST without changing anything (a batch read)."""
+
 
 def is_heartbeat(request: web.Request) -> bool:
     resource = request.match_info.route.resource
@@ -29,7 +32,7 @@ async def activity_middleware(request: web.Request, handler: Handler) -> web.Str
     response = await handler(request)
     if request.method in MUTATIONS and 200 <= response.status < 300:
         identity = request.get(IDENTITY)
-        if identity is not None and identity.is_person and not is_heartbeat(request):
+        if identity is not None and identity.is_person and not is_heartbeat(request) and not request.get(READ_ONLY):
             try:
                 await request.app[keys.ACTIVITY].touch_last_activity(identity.sub)
             except Exception:  # the mutation succeeded; a lost activity mark must not fail it

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from api.activity_middleware import READ_ONLY
 from api.auth import authenticate, require_company
 from api.errors import ApiError, bad_request
 from api.routing import RouteTable
@@ -48,6 +49,7 @@ async def get_presence(request: web.Request) -> web.Response:
 )
 async def batch_presence(request: web.Request) -> web.Response:
     identity = await authenticate(request, *VIEWERS)
+    request[READ_ONLY] = True  # a read sent as POST (for its body): not activity (§5)
     body = await json_object(request)
     ids = body.get("conversationIds")
     if not isinstance(ids, list) or not all(isinstance(i, str) and 0 < len(i) <= MAX_ID_LENGTH for i in ids):

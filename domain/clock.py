@@ -16,7 +16,9 @@ def iso(ts: float | None) -> str | None:
     """`2026-11-23T09:30:00.000Z`: the one time format on the wire (SPEC.md §2)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+    ms = round(ts * 1000)  # one rounding for seconds and milliseconds alike
+    seconds, millis = divmod(ms, 1000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis:03d}Z"
 
 
 def iso_dt(dt: datetime | None) -> str | None:

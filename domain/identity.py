@@ -52,6 +52,18 @@ class TokenCodec:
             claims["name"] = name
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
+    def encode_valid(
+        self, sub: str, role: Role, company: str | None = None, name: str | None = None, ttl: float = 3600
+    ) -> str:
+        """`encode`, refusing what `decode` would refuse (for operators: no token that cannot work)."""
+        if not sub or len(sub) > 255:
+            raise TokenError("sub must be 1 to 255 characters")
+        if role in ("agent", "user") and not company:
+            raise TokenError(f"an {role} token needs a company (--company)")
+        if ttl <= 0:
+            raise TokenError("ttl must be a positive number of seconds")
+        return self.encode(sub, role, company, name, ttl)
+
     def decode(self, token: str) -> Identity:
         try:
             claims = jwt.decode(
@@ -76,5 +88,5 @@ class TokenCodec:
         if name is not None and not isinstance(name, str):
             raise TokenError("The token's 'name' must be a string")
         if role in ("agent", "user") and not company:
-            raise TokenError(f"A {role} token needs a 'company' claim")
+            raise TokenError(f"The token has role {role} but no 'company' claim (tenant id)")
         return Identity(sub=sub, role=cast(Role, role), company=company or None, name=(name or None))

@@ -87,6 +87,7 @@ def lease_expired(lease: SocketLease, now: float, offline_after: float) -> bool:
 def bind(p: CustomerPresence, sid: str, node: str, now: float, session_id: str) -> list[Notice]:
     """A socket said `widget:online`: it joins the customer's live sockets."""
     was_online = p.is_online
+    was_away = p.away
     p.session_id = session_id
     p.pending = None  # back within the grace: the departure is forgotten, agents hear nothing
     lease = p.sockets.get(sid)
@@ -98,8 +99,9 @@ def bind(p: CustomerPresence, sid: str, node: str, now: float, session_id: str) 
     if not was_online:
         p.online_since = now
         return [Notice("online", now, p.devices)]
-    # Already online: a second tab (or a reload within the grace) changes only the count.
-    return [Notice("heartbeat", now, p.devices)]
+    # Already online: a second tab (or a reload within the grace) changes only the
+    # count, and ends "away" if the other tabs were all hidden.
+    return [Notice("heartbeat", now, p.devices), *_away_changed(p, was_away, now, hidden=False)]
 
 
 def heartbeat(p: CustomerPresence, sid: str, now: float) -> list[Notice] | None:
@@ -123,11 +125,13 @@ def set_hidden(p: CustomerPresence, sid: str, hidden: bool, now: float) -> list[
 def drop(p: CustomerPresence, sid: str, now: float, reason: DepartureReason, grace: float) -> list[Notice] | None:
     """A socket is gone. When it was the last, the customer leaves: at once for a
     timeout or a lost node, else after `grace` seconds unless a socket comes back."""
+    was_away = p.away
     lease = p.sockets.pop(sid, None)
     if lease is None:
         return None
     if p.sockets:
-        return [Notice("heartbeat", now, p.devices)]
+        # The customer stays; if the tab that left was the last visible one, they are away now.
+        return [Notice("heartbeat", now, p.devices), *_away_changed(p, was_away, now, hidden=p.away)]
     if reason in ("timeout", "node_lost") or grace <= 0:
         left_at = lease.last_heartbeat if reason in ("timeout", "node_lost") else now
         return _go_offline(p, now, reason, left_at)
@@ -149,6 +153,14 @@ def settle(p: CustomerPresence, now: float) -> list[Notice]:
     if p.pending is None or p.sockets or now < p.pending.deadline:
         return []
     return _go_offline(p, now, p.pending.reason, p.pending.left_at)
+
+
+def _away_changed(p: CustomerPresence, was_away: bool, now: float, hidden: bool) -> list[Notice]:
+    """A `visibility` notice when sockets coming or going flipped `away`, so agents
+    never keep showing Away (or Online) from a tab that is no longer there."""
+    if p.away == was_away:
+        return []
+    return [Notice("visibility", now, p.devices, hidden=hidden, away=p.away)]
 
 
 def _go_offline(p: CustomerPresence, now: float, reason: DepartureReason, left_at: float) -> list[Notice]:

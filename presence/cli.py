@@ -27,10 +27,10 @@ def command(name: str) -> Callable[[Command], Command]:
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
-    from db.migrate import upgrade
     from presence.app import create_app
 
-    upgrade(settings.database_url)
+    if not _upgrade(settings):
+        return 1
     app = create_app(settings)
     web.run_app(
         app,
@@ -45,11 +45,27 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("db upgrade")
 def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from db.migrate import upgrade
-
-    upgrade(settings.database_url)
+    if not _upgrade(settings):
+        return 1
     print("database is up to date")
     return 0
+
+
+def _upgrade(settings: Settings) -> bool:
+    """Applies the migrations; on a database that cannot be reached, one sentence, not a traceback."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from db.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except (SQLAlchemyError, OSError) as e:
+        url = make_url(settings.database_url).render_as_string(hide_password=True)
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        print(f"presence: cannot migrate the database at {url}: {reason}", file=sys.stderr)
+        return False
+    return True
 
 
 @command("token")
@@ -57,7 +73,11 @@ def token(args: argparse.Namespace, settings: Settings) -> int:
     from domain.identity import TokenCodec, TokenError
 
     try:
-        print(TokenCodec(settings.resolved_jwt_secret()).encode(args.sub, args.role, args.company, args.name, args.ttl))
+        print(
+            TokenCodec(settings.resolved_jwt_secret()).encode_valid(
+                args.sub, args.role, args.company, args.name, args.ttl
+            )
+        )
     except TokenError as e:
         print(f"presence token: {e}", file=sys.stderr)
         return 2

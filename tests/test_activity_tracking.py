@@ -187,3 +187,19 @@ async def test_an_event_time_out_of_range_is_rejected_alone(server) -> None:
     )
     assert status == 202 and body["accepted"] == 1
     assert [r["index"] for r in body["rejected"]] == [0] and "1970-01-01" in body["rejected"][0]["error"]
+
+
+async def test_a_batch_presence_read_is_not_activity(server: Server) -> None:
+    await server.conversation("c1")
+    status, _ = await server.request(
+        "POST",
+        "/api/widget/presence/batch",
+        role="agent",
+        sub="reader",
+        company="co-1",
+        json={"conversationIds": ["c1"]},
+    )
+    assert status == 200
+    async with database(server.settings.database_url) as sessions, sessions() as s:
+        row = await user_row(s, "reader")
+        assert row is not None and row.last_activity_at is None

@@ -102,3 +102,25 @@ def test_serve_applies_migrations_and_answers(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (["--sub", "a", "--role", "agent"], "needs a company"),
+        (["--sub", "", "--role", "admin"], "sub must be"),
+        (["--sub", "a", "--role", "admin", "--ttl", "-5"], "ttl must be"),
+    ],
+)
+def test_token_refuses_what_the_server_would_refuse(tmp_path: Path, args: list[str], why: str) -> None:
+    out = run(["token", *args], tmp_path, PRESENCE_JWT_SECRET=SECRET)
+    assert out.returncode == 2 and why in out.stderr and out.stdout == ""
+
+
+def test_an_unreachable_database_is_one_sentence(tmp_path: Path) -> None:
+    out = run(["db", "upgrade"], tmp_path, PRESENCE_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert out.returncode == 1
+    assert out.stderr.startswith(
+        "presence: cannot migrate the database at postgresql+psycopg://nobody@127.0.0.1:1/none"
+    )
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1

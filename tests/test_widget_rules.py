@@ -83,3 +83,23 @@ def test_the_sweep_does_not_drop_a_lease_refreshed_after_it_was_listed() -> None
     assert rules.expire(p, "a", 161.0, 60) is None
     assert p.is_online
     assert [n.kind for n in rules.expire(p, "a", 221.0, 60)] == ["offline"]
+
+
+def test_a_tab_coming_or_going_that_flips_away_is_told() -> None:
+    p = fresh()
+    rules.bind(p, "a", "n1", 100.0, "s1")
+    rules.bind(p, "b", "n1", 100.0, "s1")
+    rules.set_hidden(p, "b", True, 101.0)
+    gone = rules.drop(p, "a", 102.0, "closed", grace=3)  # the visible tab leaves: away now
+    assert [n.kind for n in gone] == ["heartbeat", "visibility"] and gone[1].away is True
+    back = rules.bind(p, "c", "n1", 103.0, "s1")  # a visible tab arrives: not away
+    assert [n.kind for n in back] == ["heartbeat", "visibility"] and back[1].away is False
+    assert [n.kind for n in rules.bind(p, "d", "n1", 104.0, "s1")] == ["heartbeat"]  # no change, no notice
+
+
+def test_iso_rounds_seconds_and_milliseconds_together() -> None:
+    from domain.clock import iso
+
+    assert iso(1795476163.9999996) == "2026-11-23T23:22:44.000Z"
+    assert iso(1795476163.1234) == "2026-11-23T23:22:43.123Z"
+    assert iso(0) == "1970-01-01T00:00:00.000Z"
