@@ -67,4 +67,6 @@ async def put_conversation(request: web.Request) -> web.Response:
             raise ApiError(
                 409, "A conversation cannot move to another company", details={"companyId": "immutable"}
             ) from None
+    if result.session_replaced:
+        await request.app[keys.WIDGET].end_session(conversation_id)
     return web.json_response(conversation_json(result.conversation), status=201 if result.created else 200)

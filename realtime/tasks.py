@@ -15,6 +15,7 @@ log = logging.getLogger("presence.tasks")
 class TaskSet:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
@@ -23,13 +24,16 @@ class TaskSet:
         return task
 
     def later(self, delay: float, make: Callable[[], Coroutine[Any, Any, Any]], name: str | None = None) -> None:
-        """Runs `make()` after `delay` seconds."""
+        """Runs `make()` after `delay` seconds. A timer handle until then (a few
+        hundred bytes, so one per socket is cheap), a task only once it fires."""
+        handle: asyncio.TimerHandle
 
-        async def wait_then_run() -> None:
-            await asyncio.sleep(delay)
-            await make()
+        def fire() -> None:
+            self._timers.discard(handle)
+            self.spawn(make(), name)
 
-        self.spawn(wait_then_run(), name)
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(handle)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -37,6 +41,9 @@ class TaskSet:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
     async def close(self) -> None:
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
         tasks = list(self._tasks)
         for t in tasks:
             t.cancel()

@@ -86,6 +86,7 @@ class WidgetPresence:
         gateway.on("widget:typing", self.typing)
         gateway.on("widget:visibility", self.visibility)
         gateway.on_disconnect(self.socket_closed)
+        gateway.on_connect(self.socket_opened)
 
     # ------------------------------------------------------------ widget events
     async def online(self, sid: str, info: SocketInfo, data: Any) -> Ack:
@@ -121,6 +122,8 @@ class WidgetPresence:
     async def offline(self, sid: str, info: SocketInfo, data: Any) -> Ack:
         self._bound(info, data)
         await self._drop(sid, info, "closed")
+        if info.identity is None:
+            self._watch_unbound(sid)
         return {"ok": True}
 
     async def typing(self, sid: str, info: SocketInfo, data: Any) -> Ack:
@@ -140,6 +143,23 @@ class WidgetPresence:
             raise Refused("This socket's lease has expired; send widget:online again")
         await self._tell(outcome)
         return {"ok": True, "away": outcome.presence.away}
+
+    async def socket_opened(self, sid: str, info: SocketInfo) -> None:
+        if info.identity is None:
+            self._watch_unbound(sid)
+
+    def _watch_unbound(self, sid: str) -> None:
+        """A widget socket that holds no lease for PRESENCE_WIDGET_OFFLINE_AFTER (never
+        said widget:online, or said widget:offline and stayed) is disconnected: no
+        socket lingers on the server unaccounted for."""
+
+        async def check() -> None:
+            info = self._connections.get(sid)
+            if info is not None and info.identity is None and info.binding is None:
+                log.debug("disconnecting unbound widget socket %s", sid)
+                await self.sio.disconnect(sid)
+
+        self._timers.later(self._settings.widget_offline_after, check, name=f"unbound:{sid}")
 
     async def socket_closed(self, sid: str, info: SocketInfo) -> None:
         if info.binding is not None:
@@ -165,6 +185,26 @@ class WidgetPresence:
             conversation_id = binding.conversation_id
             # Settle on time here; the sweep settles it too if this node dies first.
             self._timers.later(grace + 0.01, lambda: self._settle(conversation_id), name=f"grace:{conversation_id}")
+
+    async def end_session(self, conversation_id: str) -> int:
+        """The conversation's session was replaced (or it is no longer a WIDGET one):
+        its sockets are dropped and disconnected, and agents told `closed` at once."""
+        p = await self.store.snapshot(conversation_id)
+        if p is None:
+            return 0
+        now = self._clock()
+        for sid in list(p.sockets):
+            outcome = await self.store.drop(conversation_id, sid, now, "closed", 0)
+            info = self._connections.get(sid)
+            if info is not None:
+                info.binding = None
+            if outcome is not None:
+                await self._tell(outcome)
+            await self.sio.disconnect(sid)
+        settled = await self.store.settle(conversation_id, float("inf"))  # a pending departure ends too
+        if settled is not None:
+            await self._tell(settled)
+        return len(p.sockets)
 
     async def _settle(self, conversation_id: str) -> None:
         outcome = await self.store.settle(conversation_id, self._clock())

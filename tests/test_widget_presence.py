@@ -229,3 +229,33 @@ async def test_left_agents_hear_nothing_more(server: Server) -> None:
     await widget.call("widget:heartbeat", ids("c1"))
     await other.next("customer:heartbeat")
     assert agent.names() == []
+
+
+async def test_a_new_session_voids_the_old_sessions_sockets(server: Server) -> None:
+    """PUT with another sessionId: the old session's tabs no longer count; agents hear `closed`."""
+    await server.conversation("c1", session_id="old")
+    _, agent = await server.agent("c1")
+    widget, _ = await server.widget("c1", session_id="old")
+    await agent.next("customer:online")
+    await server.conversation("c1", session_id="new")
+    offline = await agent.next("customer:offline")
+    assert offline["reason"] == "closed"
+    assert (await snapshot(server, "c1"))["isOnline"] is False
+    ack = (
+        await widget.call("widget:heartbeat", {"conversationId": "c1", "sessionId": "old"})
+        if widget.connected
+        else {"ok": False}
+    )
+    assert ack["ok"] is False
+    await server.widget("c1", session_id="new")
+    assert (await agent.next("customer:online"))["sessionId"] == "new"
+
+
+async def test_a_socket_that_never_says_online_is_disconnected(make_server) -> None:
+    server = await make_server(widget_offline_after=0.5)
+    idle, _ = await server.socket()
+    for _ in range(100):
+        if not idle.connected:
+            break
+        await asyncio.sleep(0.05)
+    assert not idle.connected
