@@ -4,6 +4,8 @@ sight, kept online)."""
 
 from __future__ import annotations
 
+import math
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -38,6 +40,15 @@ async def authenticate(request: web.Request, *roles: str) -> Identity:
         raise ApiError(401, str(e)) from None
     if roles and identity.role not in roles:
         raise ApiError(403, f"This needs a token with role {' or '.join(roles)}, not {identity.role}")
+    if identity.is_person:
+        wait = request.app[keys.RATE_LIMIT].allow(f"sub:{identity.sub}")
+        if wait is not None:
+            raise ApiError(
+                429,
+                "Too many requests for this token; slow down",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                retry_after=round(wait, 3),
+            )
     request[IDENTITY] = identity
     return identity
 

@@ -19,14 +19,15 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
         self.extra = extra
 
     def response(self) -> web.Response:
-        return web.json_response({"error": self.message, **self.extra}, status=self.status)
+        return web.json_response({"error": self.message, **self.extra}, status=self.status, headers=self.headers)
 
 
 def bad_request(field: str, message: str) -> ApiError:

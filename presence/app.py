@@ -27,6 +27,7 @@ from db.engine import create_engine, create_session_factory
 from db.users import UserDirectory
 from domain.clock import Clock, system_clock
 from domain.identity import TokenCodec
+from domain.rate_limit import RateLimiter
 from presence import keys
 from presence.activity import ActivityTracker
 from presence.cluster import LocalJobLock, RedisJobLock, connect_redis
@@ -86,7 +87,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
         json=FastJson,
     )
     sio.attach(app)
-    gateway = SocketGateway(sio, tokens, metrics)
+    gateway = SocketGateway(sio, tokens, metrics, RateLimiter(settings.rate_limit, 2 * settings.rate_limit, clock))
     cooldowns = create_cooldowns(settings, redis)
     user_feed = UserStatusFeed(sio)
     users = UserDirectory(
@@ -110,6 +111,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     app[keys.NODE_ID] = node_id
     app[keys.REDIS] = redis
     app[keys.SETTINGS] = settings
+    app[keys.RATE_LIMIT] = RateLimiter(settings.rate_limit, 2 * settings.rate_limit, clock)
     app[keys.CLOCK] = clock
     app[keys.ENGINE] = engine
     app[keys.SESSIONS] = sessions

@@ -9,6 +9,7 @@ from aiohttp import web
 NODE_ID = web.AppKey("node_id", str)
 REDIS = web.AppKey("redis", "Redis | None")
 SETTINGS = web.AppKey("settings", "Settings")
+RATE_LIMIT = web.AppKey("rate_limit", "RateLimiter")
 CLOCK = web.AppKey("clock", "Clock")
 ENGINE = web.AppKey("engine", "AsyncEngine")
 SESSIONS = web.AppKey("sessions", "SessionFactory")

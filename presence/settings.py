@@ -51,6 +51,9 @@ class Settings:
     stream_check_every: float = 300
 
     activity_cooldown: float = 300
+    # Not in SPEC §1's table (our own): actions per second per person token (REST)
+    # and per socket (events) before 429 / a refused ack; bursts of twice that. 0: off.
+    rate_limit: float = 50
     tracking_link_ttl: float = 604800
 
     # Where the random JWT secret is kept when PRESENCE_JWT_SECRET is unset.

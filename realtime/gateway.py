@@ -17,6 +17,7 @@ from typing import Any
 import socketio
 
 from domain.identity import Identity, TokenCodec, TokenError
+from domain.rate_limit import RateLimiter
 from presence.metrics import Metrics
 from realtime.connections import Connections, SocketInfo
 
@@ -49,8 +50,11 @@ class Route:
 
 
 class SocketGateway:
-    def __init__(self, sio: socketio.AsyncServer, tokens: TokenCodec, metrics: Metrics) -> None:
+    def __init__(
+        self, sio: socketio.AsyncServer, tokens: TokenCodec, metrics: Metrics, limiter: RateLimiter | None = None
+    ) -> None:
         self.sio = sio
+        self._limiter = limiter
         self.connections = Connections()
         self._tokens = tokens
         self._metrics = metrics
@@ -101,6 +105,8 @@ class SocketGateway:
 
     async def _disconnect(self, sid: str, *_reason: Any) -> None:
         info = self.connections.remove(sid)
+        if self._limiter is not None:
+            self._limiter.forget(sid)
         if info is None:
             return
         self._metrics.sockets.dec()
@@ -119,6 +125,8 @@ class SocketGateway:
         route = self._routes[event]
         if info is None:
             return self._count(event, refused("This socket is not connected"))
+        if self._limiter is not None and self._limiter.allow(sid) is not None:
+            return self._count(event, refused("Too many events from this socket; slow down"))
         if route.roles is not None:
             if info.identity is None:
                 return self._count(event, refused(f"{event} needs a token: connect with auth {{token}}"))
