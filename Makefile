@@ -57,3 +57,13 @@ clean:
 .PHONY: bench-activity
 bench-activity: venv
 	$(BIN)/python bench/activity_metrics.py
+
+# The widget server beside the Node original, same load, same machine (SPEC §3 subset):
+# throughput, fan-out latency, memory per 1,000 sockets. About two minutes; needs Node and npm.
+# Uses ../shared/bench-peer (override with BENCH_PEER=...). Extra flags: make bench-compare ARGS="--reps 3".
+BENCH_PEER ?= ../shared/bench-peer
+.PHONY: bench-compare bench
+bench-compare: venv
+	PRESENCE_VENV=$(VENV) $(BENCH_PEER)/run-compare --checkout . $(ARGS)
+
+bench: bench-activity bench-compare
