@@ -56,10 +56,36 @@ def _run(settings: Settings, work: Callable[[SessionFactory], Awaitable[T]]) -> 
 
 
 def check_offline_users(args: argparse.Namespace, settings: Settings) -> int:
+    """With Redis, the admins' sockets on every node hear `user:offline` (through
+    a write-only Socket.IO manager), and the users' throttle claims are released
+    cluster-wide; without it there are no sockets to tell outside the server."""
     from db.users import UserDirectory
 
     async def work(sessions: SessionFactory) -> int:
-        return await UserDirectory(sessions, system_clock, offline_after=settings.user_offline_after).sweep()
+        if not settings.redis_url:
+            return await UserDirectory(sessions, system_clock, offline_after=settings.user_offline_after).sweep()
+        import socketio
+
+        from presence.cluster import connect_redis
+        from presence.cooldowns import create_cooldowns
+        from realtime.users import UserStatusFeed
+
+        redis = connect_redis(settings.redis_url)
+        manager = socketio.AsyncRedisManager(
+            settings.redis_url, channel=f"{settings.redis_prefix}socketio", write_only=True
+        )
+        feed = UserStatusFeed(manager)  # type: ignore[arg-type]
+        try:
+            users = UserDirectory(
+                sessions,
+                system_clock,
+                create_cooldowns(settings, redis),
+                offline_after=settings.user_offline_after,
+                on_offline=feed.offline,
+            )
+            return await users.sweep()
+        finally:
+            await redis.aclose()
 
     gone = _run(settings, work)
     print(f"{gone} users went offline")

@@ -232,3 +232,39 @@ async def test_health_reports_redis(two_nodes: tuple[Server, Server]) -> None:
     a, _ = two_nodes
     status, body = await a.request("GET", "/api/health", role=None)
     assert status == 200 and body["redis"] == "ok" and body["status"] == "ok"
+
+
+async def test_check_offline_users_tells_admins_through_redis(
+    make_server: Any, redis_settings: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    """The CLI sweep runs outside the server, yet admins' sockets hear `user:offline`."""
+    server = await make_server(**redis_settings, user_offline_after=0.5, user_sweep_every=3600, user_touch_throttle=0.1)
+    _, admin = await server.agent(sub="boss", role="admin", company=None)
+    status, _ = await server.request("POST", "/api/users/heartbeat/", role="user", sub="quiet", company="co-1")
+    assert status == 200
+    await asyncio.sleep(0.6)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESENCE_")}
+    env.update(
+        PRESENCE_DATABASE_URL=database_url,
+        PRESENCE_REDIS_URL=redis_settings["redis_url"],
+        PRESENCE_REDIS_PREFIX=redis_settings["redis_prefix"],
+        PRESENCE_USER_OFFLINE_AFTER="0.5",
+        PRESENCE_USER_TOUCH_THROTTLE="0.1",
+        PRESENCE_JWT_SECRET=SECRET,
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "presence.cli",
+        "check-offline-users",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+    assert out.decode().strip().splitlines()[-1] == "2 users went offline"  # quiet, and boss (silent too)
+    while (event := await admin.next("user:offline"))["user_id"] != "quiet":
+        pass
+    assert event["last_seen"].endswith("Z")
