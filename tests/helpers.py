@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import socketio
@@ -42,3 +45,19 @@ class EventLog:
 
     def names(self) -> list[str]:
         return [name for name, _ in self.events]
+
+
+@contextlib.contextmanager
+def preserved_logging() -> Iterator[None]:
+    """Restores the logging set-up after code that configures it (the CLI's `main`),
+    so later tests do not log into a closed capture stream."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, lvl in levels.items():
+            logging.getLogger(name).setLevel(lvl)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from presence.cli import main
+from tests.helpers import preserved_logging
 from tests.users_support import add_user, database, days_of, user_row
 
 
@@ -20,7 +21,8 @@ def cli(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caps
 
     async def run(*argv: str) -> tuple[int, str]:
         capsys.readouterr()
-        code = await asyncio.to_thread(main, list(argv))
+        with preserved_logging():
+            code = await asyncio.to_thread(main, list(argv))
         return code, capsys.readouterr().out
 
     return run

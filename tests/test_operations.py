@@ -59,19 +59,15 @@ def test_json_logs_are_one_object_per_line(capsys) -> None:
     import logging
 
     from presence.logs import configure
+    from tests.helpers import preserved_logging
 
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    try:
+    with preserved_logging():
         configure("json")
         logging.getLogger("presence.widget").info("customer online conversation=%s devices=%d", "c1", 2)
         try:
             raise ValueError("boom")
         except ValueError:
             logging.getLogger("presence.jobs").exception("job failed")
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
     lines = capsys.readouterr().err.strip().splitlines()
     first, second = (json.loads(line) for line in lines)
     assert first["message"] == "customer online conversation=c1 devices=2" and first["level"] == "info"
