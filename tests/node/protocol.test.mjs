@@ -60,6 +60,13 @@ describe('widget presence over Socket.IO (SPEC.md §3)', { skip }, () => {
   let io;
   let agent;
   let widget;
+  let stopHeartbeats = () => {};
+
+  /** Heartbeats `socket` at the acked interval, as a real widget does, so its lease lasts across tests. */
+  function heartbeats(socket, seconds) {
+    const timer = setInterval(() => socket.emit('widget:heartbeat', ids, () => {}), seconds * 1000);
+    return () => clearInterval(timer);
+  }
 
   function open(auth) {
     const socket = io(BASE, { transports: TRANSPORTS, forceNew: true, reconnection: false, auth });
@@ -85,6 +92,7 @@ describe('widget presence over Socket.IO (SPEC.md §3)', { skip }, () => {
   });
 
   after(() => {
+    stopHeartbeats();
     for (const s of sockets) s.disconnect();
   });
 
@@ -131,6 +139,7 @@ describe('widget presence over Socket.IO (SPEC.md §3)', { skip }, () => {
     const answer = await ack(widget, 'widget:online', ids);
     assert.equal(answer.ok, true, JSON.stringify(answer));
     assert.ok(typeof answer.heartbeatInterval === 'number' && answer.heartbeatInterval > 0, JSON.stringify(answer));
+    stopHeartbeats = heartbeats(widget, answer.heartbeatInterval);
     const event = await seen;
     assert.equal(event.conversationId, conversationId);
     assert.equal(event.sessionId, sessionId);
@@ -195,6 +204,7 @@ describe('widget presence over Socket.IO (SPEC.md §3)', { skip }, () => {
   });
 
   it('tells the agent customer:offline with reason "closed" after widget:offline (past the grace)', async () => {
+    stopHeartbeats();
     const seen = next(agent, 'customer:offline', (GRACE_S + 5) * 1000);
     const started = Date.now();
     const answer = await ack(widget, 'widget:offline', ids);
