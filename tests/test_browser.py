@@ -118,9 +118,17 @@ class Scene:
         self.name = name
         self.conversation_id = conversation_id
         self.agent: Page | None = None
+        self.requests: list[str] = []  # every URL any page asked for
+        self.errors: list[str] = []  # uncaught errors in any page
+
+    async def context(self, **options: Any) -> BrowserContext:
+        context = await self.browser.new_context(**options)
+        context.on("request", lambda request: self.requests.append(request.url))
+        context.on("page", lambda page: page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}")))
+        return context
 
     async def open_agent(self) -> Page:
-        context = await self.browser.new_context(viewport={"width": 760, "height": 520}, device_scale_factor=2)
+        context = await self.context(viewport={"width": 760, "height": 520}, device_scale_factor=2)
         page = await context.new_page()
         token = self.server.token("agent-1", "agent", "co-1")
         query = urlencode({"conversationId": self.conversation_id, "name": "Ada Lovelace"})
@@ -133,7 +141,7 @@ class Scene:
         return page
 
     async def customer_context(self) -> BrowserContext:
-        return await self.browser.new_context(viewport={"width": 700, "height": 560})
+        return await self.context(viewport={"width": 700, "height": 560})
 
     async def open_widget(self, context: BrowserContext) -> Page:
         page = await context.new_page()
@@ -189,10 +197,15 @@ class Scene:
 
 
 @pytest.fixture
-async def scene(make_server: Any, browser: Browser, database_url: str) -> Scene:
+async def scene(make_server: Any, browser: Browser, database_url: str) -> AsyncIterator[Scene]:
     server = await make_server(**TIMINGS)
     await server.conversation("c1", customer_name="Ada Lovelace")
-    return Scene(server, browser, database_url.split("+")[0].split(":")[0])
+    scene = Scene(server, browser, database_url.split("+")[0].split(":")[0])
+    yield scene
+    # Whatever the scenario, the pages threw nothing and loaded nothing from outside the server (§9).
+    assert scene.errors == []
+    assert [url for url in scene.requests if not url.startswith((f"{server.url}/", "data:"))] == []
+    assert any(url.endswith("/static/widget.js") for url in scene.requests)
 
 
 async def test_online_across_tabs_then_offline_after_the_last_one_closes(scene: Scene) -> None:
