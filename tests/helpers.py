@@ -28,7 +28,7 @@ class EventLog:
 
         client.on("*", record)
 
-    async def next(self, event: str, timeout: float = DEFAULT_TIMEOUT) -> Any:  # noqa: ASYNC109
+    async def next(self, event: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
         try:
             return await asyncio.wait_for(self._queues[event].get(), timeout)
         except TimeoutError:

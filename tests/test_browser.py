@@ -162,10 +162,17 @@ class Scene:
     def dot(self) -> Locator:
         return self.indicator.locator("[data-presence-dot]")
 
-    async def shows(self, state: str, text: str | None = None, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    @property
+    def detail(self) -> Locator:
+        return self.indicator.locator("[data-presence-detail]")
+
+    async def shows(self, state: str, text: str | None = None, timeout: float = 5.0, detail: str | None = None) -> None:
+        """The indicator's state, its status word exactly (`data-presence-text`), and
+        what follows it (`data-presence-detail`): '' when `text` is given alone."""
         await expect(self.indicator).to_have_attribute("data-presence-state", state, timeout=ms(timeout))
         if text is not None:
             await expect(self.text).to_have_text(text, timeout=ms(timeout))
+            await expect(self.detail).to_have_text(detail or "", timeout=ms(timeout))
 
     async def record_states(self) -> None:
         """From now on, the agent's page keeps every state its indicator takes, and when."""
@@ -232,7 +239,8 @@ async def test_online_across_tabs_then_offline_after_the_last_one_closes(scene: 
     await scene.screenshot("online")
 
     second = await scene.open_widget(customer)
-    await scene.shows("online", "Online on 2 devices", timeout=1)
+    await scene.shows("online", "Online", detail="on 2 devices", timeout=1)
+    await expect(scene.indicator).to_contain_text("Online on 2 devices")
     await scene.screenshot("two-devices")
 
     await scene.record_states()
@@ -245,7 +253,7 @@ async def test_online_across_tabs_then_offline_after_the_last_one_closes(scene: 
 
     closed = time.time() * 1000
     await first.close(run_before_unload=True)
-    await scene.shows("offline", "Offline · Last seen just now", timeout=GRACE + 2)
+    await scene.shows("offline", "Offline", detail="· Last seen just now", timeout=GRACE + 2)
     waited = await scene.entered("offline") - closed
     # Not before the grace (a reload must not flicker), and within the grace plus a second.
     assert ms(GRACE) - 100 <= waited < ms(GRACE + 1), f"Offline {waited:.0f} ms after the last tab closed"
@@ -260,7 +268,8 @@ async def test_online_across_tabs_then_offline_after_the_last_one_closes(scene: 
     now = await scene.agent.evaluate("() => Date.now()")
     await scene.agent.clock.set_fixed_time(now / 1000 + 5 * 60 + 1)
     await scene.agent.evaluate("() => window.agent.setCustomerName('Ada Lovelace')")  # redraw now, not in 15 s
-    await scene.shows("offline", "Offline · Last seen 5 minutes ago", timeout=2)
+    await scene.shows("offline", "Offline", detail="· Last seen 5 minutes ago", timeout=2)
+    await expect(scene.indicator).to_contain_text("Last seen 5 minutes ago")
     await scene.screenshot("offline-last-seen")
 
 
@@ -375,4 +384,4 @@ async def test_the_agent_catches_up_after_its_own_outage(scene: Scene) -> None:
 
     await agent.context.set_offline(False)  # the browser's "online" event: the dashboard retries at once
     await expect(scene.indicator).not_to_have_attribute("data-presence-stale", "", timeout=2000)
-    await scene.shows("offline", "Offline · Last seen just now", timeout=2)
+    await scene.shows("offline", "Offline", detail="· Last seen just now", timeout=2)

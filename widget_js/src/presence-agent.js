@@ -5,13 +5,15 @@
  *
  * Joins the conversation's room, keeps the presence snapshot current from the
  * `customer:*` events, and renders the conversation-header indicator into
- * `element`: avatar with a green dot while online, and a status line
- * ("Online", "Online on 2 devices", "typing…", "Away", "Offline · Last seen
- * 5 minutes ago").
+ * `element`: avatar with a green dot while online, and a status line whose
+ * status word ("Online", "Offline", "Away", "typing…") is followed by a detail
+ * ("on 2 devices", "· Last seen 5 minutes ago"), so the line reads
+ * "Online on 2 devices" or "Offline · Last seen 5 minutes ago".
  *
  * Observable markup, for users' own tests: the indicator carries
  * `data-presence-state="online|offline|away"`, the dot `data-presence-dot`
- * (absent while offline), the status text `data-presence-text`.
+ * (absent while offline), the status word `data-presence-text` (exactly
+ * "Online", "Offline", "Away" or "typing…"), the detail `data-presence-detail`.
  *
  * `describe(snapshot)` and `render(element, snapshot)` are pure helpers for
  * dashboards that keep the snapshot themselves.
@@ -74,26 +76,27 @@ export function formatAgo(iso, now = Date.now()) {
  *
  * @param {object|null} snapshot  SPEC.md §3's snapshot
  * @param {{typing?: boolean, now?: number}} [opts]
- * @returns {{state: 'online'|'offline'|'away', text: string, color: string, dot: string|null}}
- *          `dot` is the dot's colour, or null when no dot is shown
+ * @returns {{state: 'online'|'offline'|'away', text: string, detail: string, color: string, dot: string|null}}
+ *          `text` is the status word, `detail` what follows it ('' for none),
+ *          `dot` the dot's colour, or null when no dot is shown
  */
 export function describe(snapshot, opts = {}) {
   const now = opts.now == null ? Date.now() : opts.now;
   if (!snapshot || snapshot.supported === false) {
-    const text = snapshot ? 'No presence on this channel' : 'Offline';
-    return { state: 'offline', text, color: COLORS.offline, dot: null };
+    const detail = snapshot ? '· no presence on this channel' : '';
+    return { state: 'offline', text: 'Offline', detail, color: COLORS.offline, dot: null };
   }
   if (!snapshot.isOnline) {
     const ago = snapshot.lastSeen ? formatAgo(snapshot.lastSeen, now) : null;
-    const text = ago ? `Offline · Last seen ${ago}` : 'Offline';
-    return { state: 'offline', text, color: COLORS.offline, dot: null };
+    const detail = ago ? `· Last seen ${ago}` : '';
+    return { state: 'offline', text: 'Offline', detail, color: COLORS.offline, dot: null };
   }
-  // Typing needs a focused, visible tab, so it wins over a stale "away".
-  if (opts.typing) return { state: 'online', text: 'typing…', color: COLORS.online, dot: COLORS.online };
-  if (snapshot.away) return { state: 'away', text: 'Away', color: COLORS.awayText, dot: COLORS.away };
   const devices = Number(snapshot.devices) || 0;
-  const text = devices >= 2 ? `Online on ${devices} devices` : 'Online';
-  return { state: 'online', text, color: COLORS.online, dot: COLORS.online };
+  const detail = devices >= 2 ? `on ${devices} devices` : '';
+  // Typing needs a focused, visible tab, so it wins over a stale "away".
+  if (opts.typing) return { state: 'online', text: 'typing…', detail: '', color: COLORS.online, dot: COLORS.online };
+  if (snapshot.away) return { state: 'away', text: 'Away', detail, color: COLORS.awayText, dot: COLORS.away };
+  return { state: 'online', text: 'Online', detail, color: COLORS.online, dot: COLORS.online };
 }
 
 function initials(name) {
@@ -154,8 +157,12 @@ function scaffold(element) {
     { width: '8px', height: '8px', borderRadius: '50%', display: 'inline-block', flex: '0 0 8px' },
     { 'aria-hidden': 'true', 'data-presence-icon': '' },
   );
-  const text = make('span', {}, { 'data-presence-text': '', role: 'status', 'aria-live': 'polite' });
-  line.append(icon, text);
+  const status = make('span', {}, { role: 'status', 'aria-live': 'polite' });
+  const text = make('span', {}, { 'data-presence-text': '' });
+  const detail = make('span', { color: COLORS.offline }, { 'data-presence-detail': '' });
+  // A real space, so the line's text reads "Online on 2 devices" (textContent too).
+  status.append(text, document.createTextNode(' '), detail);
+  line.append(icon, status);
   meta.append(name, line);
   root.append(avatar, meta);
   element.appendChild(root);
@@ -211,6 +218,9 @@ export function render(element, snapshot, opts = {}) {
   const text = root.querySelector('[data-presence-text]');
   text.textContent = view.text;
   css(text, { color: view.color });
+  const detail = root.querySelector('[data-presence-detail]');
+  detail.textContent = view.detail;
+  css(detail, { display: view.detail ? 'inline' : 'none' });
   css(root.querySelector('[data-presence-icon]'), { background: view.color });
   return view;
 }

@@ -10,13 +10,15 @@ const online = (patch) => Object.assign(emptySnapshot('c1'), { isOnline: true, d
 suite('describe()', () => {
   it('shows Online in green with a green dot', () => {
     assert.deepEqual(describe(online(), { now: NOW }), {
-      state: 'online', text: 'Online', color: COLORS.online, dot: COLORS.online,
+      state: 'online', text: 'Online', detail: '', color: COLORS.online, dot: COLORS.online,
     });
     assert.equal(COLORS.online, '#10b981');
   });
 
   it('counts devices from two on', () => {
-    assert.equal(describe(online({ devices: 2 }), { now: NOW }).text, 'Online on 2 devices');
+    const two = describe(online({ devices: 2 }), { now: NOW });
+    assert.equal(`${two.text} ${two.detail}`, 'Online on 2 devices');
+    assert.equal(two.text, 'Online');
   });
 
   it('shows typing… over Away, and Away when every tab is hidden', () => {
@@ -28,9 +30,10 @@ suite('describe()', () => {
 
   it('shows Offline in gray without a dot, with the last-seen time when known', () => {
     const never = describe(emptySnapshot('c1'), { now: NOW });
-    assert.deepEqual(never, { state: 'offline', text: 'Offline', color: '#9ca3af', dot: null });
+    assert.deepEqual(never, { state: 'offline', text: 'Offline', detail: '', color: '#9ca3af', dot: null });
     const gone = describe(Object.assign(emptySnapshot('c1'), { lastSeen: '2026-11-23T09:25:00.000Z' }), { now: NOW });
-    assert.equal(gone.text, 'Offline · Last seen 5 minutes ago');
+    assert.equal(gone.text, 'Offline');
+    assert.equal(gone.detail, '· Last seen 5 minutes ago');
     assert.equal(describe(online(), { typing: false, now: NOW }).state, 'online');
   });
 
