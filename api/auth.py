@@ -4,6 +4,7 @@ sight, kept online)."""
 
 from __future__ import annotations
 
+import logging
 import math
 
 from aiohttp import web
@@ -12,6 +13,8 @@ from aiohttp.typedefs import Handler
 from api.errors import ApiError
 from domain.identity import Identity, TokenError
 from presence import keys
+
+log = logging.getLogger("presence.auth")
 
 IDENTITY = web.RequestKey("identity", Identity)
 """The authenticated caller, set by `authenticate` (for middlewares that act after the handler)."""
@@ -64,7 +67,10 @@ async def seen_middleware(request: web.Request, handler: Handler) -> web.StreamR
     response = await handler(request)
     identity = request.get(IDENTITY)
     if identity is not None and response.status < 400 and not request.get(SEEN_HANDLED):
-        await request.app[keys.USERS].seen(identity)
+        try:
+            await request.app[keys.USERS].seen(identity)
+        except Exception:  # the request itself succeeded; never turn it into a 500 (and a retry)
+            log.exception("could not record %s as seen", identity.sub)
     return response
 
 

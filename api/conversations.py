@@ -67,6 +67,6 @@ async def put_conversation(request: web.Request) -> web.Response:
             raise ApiError(
                 409, "A conversation cannot move to another company", details={"companyId": "immutable"}
             ) from None
-    if result.session_replaced:
-        await request.app[keys.WIDGET].end_session(conversation_id)
+    # Idempotent, so a retried PUT finishes what a failed one started.
+    await request.app[keys.WIDGET].void_other_sessions(result.conversation)
     return web.json_response(conversation_json(result.conversation), status=201 if result.created else 200)

@@ -105,7 +105,6 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     )
     UserHeartbeats(gateway, users)
     activity_tracker = ActivityTracker(sessions, cooldowns, settings.activity_cooldown, clock)
-    gateway.on_connect(_record_person(users))
     widget_presence = WidgetPresence(gateway, store, sessions, settings, clock, metrics, node_id)
     AgentRooms(gateway, widget_presence, sessions, node_id)
     jobs = JobRunner(clock, metrics, RedisJobLock(redis, settings.redis_prefix, node_id) if redis else LocalJobLock())
@@ -146,14 +145,6 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
         "redis" if settings.redis_url else "in-process",
     )
     return app
-
-
-def _record_person(users: UserDirectory):  # type: ignore[no-untyped-def]
-    async def hook(sid: str, info) -> None:  # type: ignore[no-untyped-def]
-        if info.identity is not None:
-            await users.seen(info.identity)
-
-    return hook
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ connect counts as seen too (wired in the composition root).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,8 @@ from realtime.connections import SocketInfo
 from realtime.gateway import ADMINS_ROOM, Ack, SocketGateway
 
 PEOPLE = ("admin", "agent", "user")
+
+log = logging.getLogger("presence.users")
 
 
 class UserStatusFeed:
@@ -36,6 +39,17 @@ class UserHeartbeats:
     def __init__(self, gateway: SocketGateway, users: UserDirectory) -> None:
         self._users = users
         gateway.on("user:heartbeat", self.heartbeat, roles=PEOPLE)
+        gateway.on_connect(self.connected)
+
+    async def connected(self, sid: str, info: SocketInfo) -> None:
+        """A person's socket connecting counts as seen (§4). Best effort: a database
+        hiccup here must not refuse the socket, whose own events retry soon."""
+        if info.identity is None:
+            return
+        try:
+            await self._users.seen(info.identity)
+        except Exception:
+            log.exception("could not record %s as seen on connect", info.identity.sub)
 
     async def heartbeat(self, sid: str, info: SocketInfo, data: Any) -> Ack:
         assert info.identity is not None  # the gateway admits token holders only

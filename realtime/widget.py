@@ -106,6 +106,18 @@ class WidgetPresence:
         info.binding = Binding(conversation_id, session_id)
         self._metrics.heartbeats.labels("widget").inc()
         await self._tell(outcome)
+        # Double-check after the write, against the two things that may have
+        # changed while we awaited: the socket closed (its disconnect found no
+        # binding to drop), or a PUT replaced the session (its end_session ran
+        # before this bind existed). Either way this lease must not stay.
+        if self._connections.get(sid) is not info:
+            await self._drop(sid, info, "disconnected")
+            raise Refused("This socket closed while coming online")
+        async with self._sessions() as session:
+            current = await conversations.get(session, conversation_id)
+        if current is None or current.session_id != session_id or current.platform != "WIDGET":
+            await self._drop(sid, info, "closed")
+            raise Refused("sessionId does not belong to this conversation")
         log.debug("widget online conversation=%s sid=%s devices=%d", conversation_id, sid, outcome.presence.devices)
         return {"ok": True, "heartbeatInterval": self._settings.widget_heartbeat_interval}
 
@@ -186,14 +198,23 @@ class WidgetPresence:
             # Settle on time here; the sweep settles it too if this node dies first.
             self._timers.later(grace + 0.01, lambda: self._settle(conversation_id), name=f"grace:{conversation_id}")
 
+    async def void_other_sessions(self, conv: Conversation) -> int:
+        """After a PUT: sockets bound under a session that is no longer the
+        conversation's (or to a conversation no longer WIDGET) are dropped and
+        disconnected, and agents told `closed` at once. How many were dropped."""
+        p = await self.store.snapshot(conv.id)
+        if p is None or (p.session_id == conv.session_id and conv.platform == "WIDGET"):
+            return 0
+        return await self.end_session(conv.id)
+
     async def end_session(self, conversation_id: str) -> int:
-        """The conversation's session was replaced (or it is no longer a WIDGET one):
-        its sockets are dropped and disconnected, and agents told `closed` at once."""
+        """Drops and disconnects every socket of the conversation; agents told `closed` at once."""
         p = await self.store.snapshot(conversation_id)
         if p is None:
             return 0
         now = self._clock()
-        for sid in list(p.sockets):
+        sids = list(p.sockets)
+        for sid in sids:
             outcome = await self.store.drop(conversation_id, sid, now, "closed", 0)
             info = self._connections.get(sid)
             if info is not None:
@@ -204,7 +225,7 @@ class WidgetPresence:
         settled = await self.store.settle(conversation_id, float("inf"))  # a pending departure ends too
         if settled is not None:
             await self._tell(settled)
-        return len(p.sockets)
+        return len(sids)
 
     async def _settle(self, conversation_id: str) -> None:
         outcome = await self.store.settle(conversation_id, self._clock())

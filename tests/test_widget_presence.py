@@ -259,3 +259,27 @@ async def test_a_socket_that_never_says_online_is_disconnected(make_server) -> N
             break
         await asyncio.sleep(0.05)
     assert not idle.connected
+
+
+async def test_a_tab_closed_while_coming_online_leaves_no_ghost(server: Server) -> None:
+    """widget:online and the tab's close race: the customer must not stay online."""
+    await server.conversation("c1")
+    _, agent = await server.agent("c1")
+    for _ in range(5):
+        tab, _ = await server.socket()
+        await tab.emit("widget:online", ids("c1"))  # no wait for the ack: the page is already closing
+        await tab.disconnect()
+    await asyncio.sleep(server.settings.widget_offline_grace + 0.3)
+    snap = await snapshot(server, "c1")
+    assert snap["devices"] == 0 and snap["isOnline"] is False
+    names = agent.names()  # whatever agents were told, they were last told offline
+    assert names.count("customer:online") == names.count("customer:offline")
+
+
+async def test_a_put_retried_after_a_new_session_still_voids_the_old_tabs(server: Server) -> None:
+    """Voiding the old session is idempotent: every PUT checks the live presence, not what changed."""
+    await server.conversation("c1", session_id="old")
+    await server.widget("c1", session_id="old")
+    await server.conversation("c1", session_id="new")
+    await server.conversation("c1", session_id="new")
+    assert (await snapshot(server, "c1"))["devices"] == 0

@@ -21,7 +21,6 @@ class CompanyChange(Exception):
 class Registered:
     conversation: Conversation
     created: bool
-    session_replaced: bool = False  # the session or the platform changed: old widget sockets are void
 
 
 async def get(session: AsyncSession, conversation_id: str) -> Conversation | None:
@@ -53,13 +52,12 @@ async def register(
             if existing.company_id != company_id:
                 await session.rollback()
                 raise CompanyChange
-            replaced = existing.session_id != session_id or existing.platform != platform
             existing.platform = platform
             existing.session_id = session_id
             existing.customer_name = customer_name
             existing.updated_at = now
             await session.commit()
-            return Registered(existing, created=False, session_replaced=replaced)
+            return Registered(existing, created=False)
         conv = Conversation(
             id=conversation_id,
             company_id=company_id,
