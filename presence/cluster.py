@@ -48,9 +48,19 @@ class RedisJobLock:
 def connect_redis(url: str) -> Redis:
     """A client for `url` (connections open lazily); a sentence if the package is missing."""
     try:
-        from redis.asyncio import Redis
+        from redis.asyncio import BlockingConnectionPool, Redis
     except ImportError:  # pragma: no cover - redis is a dependency; this guards a trimmed install
         raise RuntimeError(
             "PRESENCE_REDIS_URL is set but the `redis` package is not installed: pip install redis"
         ) from None
-    return Redis.from_url(url, health_check_interval=30, socket_keepalive=True)
+    # A blocking pool: under a burst (a reconnect storm after a deploy) callers
+    # wait their turn for a connection instead of failing; WATCH transactions
+    # hold one across a few round trips.
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT, health_check_interval=30, socket_keepalive=True
+    )
+    return Redis(connection_pool=pool)
+
+
+MAX_CONNECTIONS = 64
+POOL_WAIT = 20.0

@@ -94,3 +94,22 @@ async def test_rooms_count_agents(store: PresenceStore) -> None:
 async def test_this_node_is_never_lost_and_is_alive(store: PresenceStore) -> None:
     assert await store.lost_nodes(10**12, 1) == []
     assert await store.ping() is True
+
+
+async def test_a_burst_of_binds_all_land(store: PresenceStore) -> None:
+    """A reconnect storm: 300 sockets coming online at once on one node all get their lease."""
+    import asyncio
+
+    outcomes = await asyncio.gather(*(store.bind(f"c{n}", "s", f"x{n}", "node-a", 100.0) for n in range(300)))
+    assert all(o.presence.devices == 1 for o in outcomes)
+
+
+async def test_concurrent_writers_on_one_conversation_lose_nothing(store: PresenceStore) -> None:
+    """Many tabs of one customer at once: every bind counts, none is lost or applied twice."""
+    import asyncio
+
+    await asyncio.gather(*(store.bind("c1", "s1", f"tab{n}", "node-a", 100.0 + n) for n in range(80)))
+    assert (await store.snapshot("c1")).devices == 80
+    await asyncio.gather(*(store.drop("c1", f"tab{n}", 200.0, "closed", 3) for n in range(80)))
+    p = await store.snapshot("c1")
+    assert p.devices == 0 and p.pending is not None

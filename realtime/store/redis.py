@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Callable
 
 from redis.asyncio import Redis
@@ -94,7 +95,7 @@ class RedisPresenceStore:
     ) -> Outcome | None:
         key = self._k(conversation_id)
         async with self._r.pipeline(transaction=True) as pipe:
-            for _ in range(MAX_RETRIES):
+            for attempt in range(MAX_RETRIES):
                 try:
                     await pipe.watch(key)
                     raw = await pipe.get(key)
@@ -116,7 +117,9 @@ class RedisPresenceStore:
                     await pipe.execute()
                     return Outcome(p, notices)
                 except WatchError:
-                    continue  # another node changed it first: apply the rule to the fresh state
+                    # Another writer changed it first: apply the rule to the fresh
+                    # state, after a short random pause so hot keys do not livelock.
+                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise RuntimeError(f"presence of {conversation_id} kept changing under {MAX_RETRIES} attempts")
 
     def _write_indexes(self, pipe: object, p: CustomerPresence, before: dict[str, tuple[str, float]]) -> None:
