@@ -9,11 +9,6 @@ offline user's first touch is always written (it brings them online).
 from __future__ import annotations
 
 
-def touch_due(last_written: float | None, now: float, throttle: float) -> bool:
-    """Whether a `last_seen` write is due: never written, or the throttle has passed."""
-    return last_written is None or now - last_written >= throttle
-
-
 def offline_cutoff(now: float, offline_after: float) -> float:
     """Users whose `last_seen` is older than this are offline."""
     return now - offline_after

@@ -13,8 +13,8 @@ class JobLock(Protocol):
     async def acquire(self, job: str, period: float) -> bool:
         """True when this node should run `job` for the current period."""
 
-    async def holder(self, job: str) -> str | None:
-        """The node that holds this period's run, if known."""
+    async def extend(self, job: str, period: float) -> bool:
+        """Keeps holding `job` while a long run goes on; False if the hold was lost."""
 
 
 class LocalJobLock:
@@ -23,13 +23,14 @@ class LocalJobLock:
     async def acquire(self, job: str, period: float) -> bool:
         return True
 
-    async def holder(self, job: str) -> str | None:
-        return None
+    async def extend(self, job: str, period: float) -> bool:
+        return True
 
 
 class RedisJobLock:
     """The first node to ask in a period runs the job; the lock lapses just before
-    the next period, so a node that dies hands its jobs over after one period."""
+    the next period (a node that dies hands its jobs over after one period), and
+    is extended while a run lasts longer than that, so runs never overlap."""
 
     def __init__(self, redis: Redis, prefix: str, node_id: str) -> None:
         self._r = redis
@@ -40,9 +41,18 @@ class RedisJobLock:
         ttl_ms = max(1, int(period * 1000 * 0.9))
         return bool(await self._r.set(f"{self._p}job:{job}", self._node, px=ttl_ms, nx=True))
 
-    async def holder(self, job: str) -> str | None:
-        value = await self._r.get(f"{self._p}job:{job}")
-        return None if value is None else value.decode()
+    async def extend(self, job: str, period: float) -> bool:
+        ttl_ms = max(1, int(period * 1000 * 0.9))
+        return bool(await self._r.eval(_EXTEND_IF_MINE, 1, f"{self._p}job:{job}", self._node, ttl_ms))
+
+
+# Extends the lock only if this node still holds it (atomic compare-and-expire).
+_EXTEND_IF_MINE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
 
 
 def connect_redis(url: str) -> Redis:

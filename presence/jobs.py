@@ -77,8 +77,25 @@ class JobRunner:
         except Exception:
             log.warning("job %s: could not take the cluster lock; skipping this period", name, exc_info=True)
             return
-        if mine:
+        if not mine:
+            return
+        keeper = asyncio.create_task(self._keep_holding(name, every), name=f"hold:{name}")
+        try:
             await self.run(name)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep_holding(self, name: str, every: float) -> None:
+        while True:
+            await asyncio.sleep(every * 0.3)
+            try:
+                if not await self._lock.extend(name, every):
+                    log.warning("job %s: lost its cluster lock during a long run", name)
+                    return
+            except Exception:
+                log.warning("job %s: could not extend its cluster lock", name, exc_info=True)
 
     def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone="UTC")

@@ -90,13 +90,32 @@ async def test_a_silent_socket_on_one_node_is_swept_once(two_nodes: tuple[Server
 
 
 async def test_each_job_runs_once_per_period_across_the_cluster(two_nodes: tuple[Server, Server]) -> None:
+    """Both nodes' schedulers fire; only one of them runs the job in a period, and a
+    run longer than the period keeps the other node out until it ends."""
     a, b = two_nodes
-    runs = {"a": 0, "b": 0}
-    for name, node in (("a", a), ("b", b)):
-        lock = node.app[keys.JOBS]._lock
-        results = [await lock.acquire("probe", 0.5) for _ in range(3)]
-        runs[name] = results.count(True)
-    assert runs["a"] + runs["b"] == 1
+    runs: list[str] = []
+    gate = asyncio.Event()
+
+    def job(node: str) -> Any:
+        async def run() -> int:
+            runs.append(node)
+            await gate.wait()  # a long run: longer than its 0.2 s period
+            return 1
+
+        return run
+
+    a.app[keys.JOBS].add("probe", 0.2, job("a"))
+    b.app[keys.JOBS].add("probe", 0.2, job("b"))
+    first = asyncio.gather(a.app[keys.JOBS]._scheduled("probe"), b.app[keys.JOBS]._scheduled("probe"))
+    await asyncio.sleep(0.5)  # past the period: the lock was extended, not lapsed
+    await b.app[keys.JOBS]._scheduled("probe")
+    await a.app[keys.JOBS]._scheduled("probe")
+    assert len(runs) == 1
+    gate.set()
+    await first
+    await asyncio.sleep(0.25)  # the run is over and its lock lapses: the next period runs again
+    await a.app[keys.JOBS]._scheduled("probe")
+    assert len(runs) == 2
 
 
 def free_port() -> int:

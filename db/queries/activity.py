@@ -33,6 +33,10 @@ async def record(session: AsyncSession, items: Sequence[Activity]) -> None:
     """
     if not items:
         return
+    # Rows are locked in one order (by user, then day) by every writer, so two
+    # concurrent batches touching the same users wait for each other instead of
+    # deadlocking on PostgreSQL.
+    items = sorted(items, key=lambda a: (a.user_id, a.at))
     users = User.__table__.c  # Core, not ORM: an executemany, not a bulk update by primary key
     await session.execute(
         update(User.__table__)
@@ -43,7 +47,7 @@ async def record(session: AsyncSession, items: Sequence[Activity]) -> None:
         .values(last_activity_at=bindparam("at")),
         [{"uid": a.user_id, "at": a.at} for a in items],
     )
-    days = list({(a.user_id, a.at.astimezone(UTC).date()) for a in items})
+    days = sorted({(a.user_id, a.at.astimezone(UTC).date()) for a in items})
     for start in range(0, len(days), 500):
         chunk = [{"user_id": uid, "day": day} for uid, day in days[start : start + 500]]
         await session.execute(insert_for(session, UserActivityDay).values(chunk).on_conflict_do_nothing())

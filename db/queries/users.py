@@ -120,7 +120,7 @@ async def ensure_many(session: AsyncSession, user_ids: Iterable[str], now: datet
     """Creates the users not yet known (role `user`, no name, offline). Does not commit."""
     rows = [
         {"id": uid, "name": None, "role": "user", "company_id": None, "created_at": now, "is_online": False}
-        for uid in dict.fromkeys(user_ids)
+        for uid in sorted(set(user_ids))  # one lock order for every writer (no deadlocks)
     ]
     for start in range(0, len(rows), 500):
         chunk = rows[start : start + 500]
