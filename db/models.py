@@ -59,6 +59,10 @@ class Conversation(Base):
     customer_name: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Written when the customer goes offline, so `lastSeen` survives restarts and
+    # the presence store may forget conversations that have been quiet for long.
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class UserActivityDay(Base):

@@ -7,10 +7,11 @@ depend on it, and only if it started.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import socketio
 from aiohttp import web
@@ -147,39 +148,53 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     return app
 
 
+async def _bounded(step: str, work: Awaitable[object]) -> None:
+    """A shutdown step that cannot hang the process: it gets SHUTDOWN_STEP seconds."""
+    try:
+        async with asyncio.timeout(SHUTDOWN_STEP):
+            await work
+    except TimeoutError:
+        log.warning("shutdown: %s took over %s s; going on", step, SHUTDOWN_STEP)
+    except Exception:
+        log.exception("shutdown: %s failed; going on", step)
+
+
+SHUTDOWN_STEP = 5.0
+
+
 async def _database(app: web.Application) -> AsyncIterator[None]:
     yield
-    await app[keys.ENGINE].dispose()
+    await _bounded("database", app[keys.ENGINE].dispose())
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
     yield
     redis = app[keys.REDIS]
     if redis is not None:
-        await redis.aclose()
+        await _bounded("redis", redis.aclose())
 
 
 async def _presence_store(app: web.Application) -> AsyncIterator[None]:
     await app[keys.STORE].start()
     yield
-    await app[keys.STORE].close()
+    await _bounded("presence store", app[keys.STORE].close())
 
 
 async def _cooldowns(app: web.Application) -> AsyncIterator[None]:
     yield
-    await app[keys.COOLDOWNS].close()
+    await _bounded("cooldowns", app[keys.COOLDOWNS].close())
 
 
 async def _realtime(app: web.Application) -> AsyncIterator[None]:
     yield
-    await app[keys.SIO].shutdown()
-    await app[keys.WIDGET].close()
+    await _bounded("sockets", app[keys.SIO].shutdown())
+    await _bounded("timers", app[keys.WIDGET].close())
 
 
 async def _jobs(app: web.Application) -> AsyncIterator[None]:
     app[keys.JOBS].start()
     yield
-    await app[keys.JOBS].shutdown()
+    await _bounded("jobs", app[keys.JOBS].shutdown())
 
 
 def _latency_middleware(metrics: Metrics):  # type: ignore[no-untyped-def]

@@ -73,4 +73,4 @@ def connect_redis(url: str) -> Redis:
 
 
 MAX_CONNECTIONS = 64
-POOL_WAIT = 20.0
+POOL_WAIT = 10.0

@@ -21,7 +21,7 @@ import socketio
 from db.engine import SessionFactory
 from db.models import Conversation
 from db.queries import conversations
-from domain.clock import Clock, iso
+from domain.clock import Clock, iso, iso_dt, to_datetime
 from domain.widget_presence import CustomerPresence, Notice
 from presence.metrics import Metrics
 from presence.settings import Settings
@@ -222,9 +222,11 @@ class WidgetPresence:
             if outcome is not None:
                 await self._tell(outcome)
             await self.sio.disconnect(sid)
-        settled = await self.store.settle(conversation_id, float("inf"))  # a pending departure ends too
-        if settled is not None:
-            await self._tell(settled)
+        current = await self.store.snapshot(conversation_id)
+        if current is not None and current.pending is not None:  # a pending departure ends now too
+            settled = await self.store.settle(conversation_id, max(now, current.pending.deadline))
+            if settled is not None:
+                await self._tell(settled)
         return len(sids)
 
     async def _settle(self, conversation_id: str) -> None:
@@ -275,7 +277,23 @@ class WidgetPresence:
                 log.info("customer online conversation=%s devices=%d", p.conversation_id, n.devices)
             elif n.kind == "offline":
                 log.info("customer offline conversation=%s reason=%s", p.conversation_id, n.reason)
+                await self._keep_departure(p)
             await self._emit(f"customer:{n.kind}", p, n.at, n.devices, **_extra(n, p))
+
+    async def _keep_departure(self, p: CustomerPresence) -> None:
+        """`lastSeen` goes to the database: it outlives a restart and the store's memory."""
+        if p.last_seen is None:
+            return
+        try:
+            async with self._sessions() as session:
+                await conversations.record_departure(
+                    session,
+                    p.conversation_id,
+                    to_datetime(p.last_seen),
+                    None if p.last_heartbeat is None else to_datetime(p.last_heartbeat),
+                )
+        except Exception:  # agents are told regardless; the next departure writes again
+            log.exception("could not keep the departure of %s", p.conversation_id)
 
     async def _emit(self, event: str, p: CustomerPresence, at: float, devices: int, **extra: Any) -> None:
         payload = {
@@ -292,8 +310,8 @@ class WidgetPresence:
         """The presence snapshot of §3 (also the REST answer)."""
         agents = await self.store.room_size(conv.id)
         if conv.platform != "WIDGET":
-            return _snapshot(conv.id, None, supported=False, agents=agents)
-        return _snapshot(conv.id, await self.store.snapshot(conv.id), supported=True, agents=agents)
+            return _snapshot(conv, None, supported=False, agents=agents)
+        return _snapshot(conv, await self.store.snapshot(conv.id), supported=True, agents=agents)
 
     async def close(self) -> None:
         await self._timers.close()
@@ -307,25 +325,28 @@ def _extra(n: Notice, p: CustomerPresence) -> dict[str, Any]:
     return {}
 
 
-def _snapshot(conversation_id: str, p: CustomerPresence | None, *, supported: bool, agents: int) -> dict[str, Any]:
+def _snapshot(conv: Conversation, p: CustomerPresence | None, *, supported: bool, agents: int) -> dict[str, Any]:
     if p is None:
+        # Not in the store: never seen, or quiet long enough to be forgotten there;
+        # the database keeps the last departure.
+        gone = supported and conv.last_seen is not None
         return {
-            "conversationId": conversation_id,
+            "conversationId": conv.id,
             "supported": supported,
             "isOnline": False,
-            "lastHeartbeat": None,
-            "lastSeen": None,
+            "lastHeartbeat": iso_dt(conv.last_heartbeat) if gone else None,
+            "lastSeen": iso_dt(conv.last_seen) if gone else None,
             "onlineSince": None,
             "devices": 0,
             "away": False,
             "socketsInRoom": agents,
         }
     return {
-        "conversationId": conversation_id,
+        "conversationId": conv.id,
         "supported": True,
         "isOnline": p.is_online,
         "lastHeartbeat": iso(p.last_heartbeat),
-        "lastSeen": iso(p.last_seen),
+        "lastSeen": iso(p.last_seen) if p.last_seen is not None else iso_dt(conv.last_seen),
         "onlineSince": iso(p.online_since),
         "devices": p.devices,
         "away": p.away,

@@ -91,7 +91,7 @@ async def test_a_silent_socket_on_one_node_is_swept_once(two_nodes: tuple[Server
 
 async def test_each_job_runs_once_per_period_across_the_cluster(two_nodes: tuple[Server, Server]) -> None:
     """Both nodes' schedulers fire; only one of them runs the job in a period, and a
-    run longer than the period keeps the other node out until it ends."""
+    run longer than its period keeps the other node out until it ends."""
     a, b = two_nodes
     runs: list[str] = []
     gate = asyncio.Event()
@@ -99,21 +99,22 @@ async def test_each_job_runs_once_per_period_across_the_cluster(two_nodes: tuple
     def job(node: str) -> Any:
         async def run() -> int:
             runs.append(node)
-            await gate.wait()  # a long run: longer than its 0.2 s period
+            if len(runs) == 1:
+                await gate.wait()  # the first run is long: longer than its 1 s period
             return 1
 
         return run
 
-    a.app[keys.JOBS].add("probe", 0.2, job("a"))
-    b.app[keys.JOBS].add("probe", 0.2, job("b"))
+    a.app[keys.JOBS].add("probe", 1.0, job("a"))
+    b.app[keys.JOBS].add("probe", 1.0, job("b"))
     first = asyncio.gather(a.app[keys.JOBS]._scheduled("probe"), b.app[keys.JOBS]._scheduled("probe"))
-    await asyncio.sleep(0.5)  # past the period: the lock was extended, not lapsed
+    await asyncio.sleep(1.5)  # past the period: the lock was extended, not lapsed
     await b.app[keys.JOBS]._scheduled("probe")
     await a.app[keys.JOBS]._scheduled("probe")
     assert len(runs) == 1
     gate.set()
-    await first
-    await asyncio.sleep(0.25)  # the run is over and its lock lapses: the next period runs again
+    await asyncio.wait_for(first, 5)
+    await asyncio.sleep(1.0)  # the run is over and its lock lapses: the next period runs again
     await a.app[keys.JOBS]._scheduled("probe")
     assert len(runs) == 2
 

@@ -113,3 +113,21 @@ async def test_concurrent_writers_on_one_conversation_lose_nothing(store: Presen
     await asyncio.gather(*(store.drop("c1", f"tab{n}", 200.0, "closed", 3) for n in range(80)))
     p = await store.snapshot("c1")
     assert p.devices == 0 and p.pending is not None
+
+
+async def test_an_offline_conversation_is_kept_a_while_then_forgotten(store: PresenceStore) -> None:
+    from realtime.store.base import FORGET_IDLE_AFTER
+    from realtime.store.memory import MemoryPresenceStore
+
+    await store.bind("c1", "s1", "a", "node-a", 100.0)
+    await store.drop("c1", "a", 101.0, "closed", 0)
+    p = await store.snapshot("c1")
+    assert p is not None and p.last_seen == 101.0  # still answers lastSeen for now
+    if isinstance(store, MemoryPresenceStore):
+        await store.bind("c2", "s2", "b", "node-a", 101.0 + FORGET_IDLE_AFTER)  # any later change sweeps
+        assert await store.snapshot("c1") is None
+    else:
+        ttl = await store._r.ttl(store._k("c1"))  # Redis forgets it by itself
+        assert 0 < ttl <= FORGET_IDLE_AFTER
+        await store.bind("c1", "s1", "a2", "node-a", 200.0)
+        assert await store._r.ttl(store._k("c1")) == -1  # online again: kept

@@ -283,3 +283,19 @@ async def test_a_put_retried_after_a_new_session_still_voids_the_old_tabs(server
     await server.conversation("c1", session_id="new")
     await server.conversation("c1", session_id="new")
     assert (await snapshot(server, "c1"))["devices"] == 0
+
+
+async def test_last_seen_survives_a_restart(make_server) -> None:
+    """In-process presence is lost with the process; the customer's lastSeen is not."""
+    first = await make_server()
+    await first.conversation("c1")
+    widget, _ = await first.widget("c1")
+    _, agent = await first.agent("c1")
+    await widget.call("widget:offline", ids("c1"))
+    told = await agent.next("customer:offline")
+    before = await snapshot(first, "c1")
+    assert before["lastSeen"] == told["lastSeen"] and before["lastSeen"] is not None
+    second = await make_server()  # a new process on the same database: an empty store
+    after = await snapshot(second, "c1")
+    assert after["isOnline"] is False
+    assert after["lastSeen"] == before["lastSeen"] and after["lastHeartbeat"] == before["lastHeartbeat"]

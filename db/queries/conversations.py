@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,21 @@ async def get_many(session: AsyncSession, ids: Iterable[str]) -> dict[str, Conve
         rows = await session.scalars(select(Conversation).where(Conversation.id.in_(wanted[start : start + 500])))
         found.update({c.id: c for c in rows})
     return found
+
+
+async def record_departure(
+    session: AsyncSession, conversation_id: str, last_seen: datetime, last_heartbeat: datetime | None
+) -> None:
+    """Keeps the customer's last departure (never moving it back). Commits."""
+    await session.execute(
+        update(Conversation)
+        .where(
+            Conversation.id == conversation_id,
+            or_(Conversation.last_seen.is_(None), Conversation.last_seen < last_seen),
+        )
+        .values(last_seen=last_seen, last_heartbeat=last_heartbeat)
+    )
+    await session.commit()
 
 
 async def register(

@@ -14,6 +14,10 @@ from typing import Protocol
 
 from domain.widget_presence import CustomerPresence, DepartureReason, Notice
 
+FORGET_IDLE_AFTER = 3600.0
+"""A conversation offline this long (no socket, no pending departure) is forgotten
+by the store; its last departure is kept in the database (`conversations.last_seen`)."""
+
 
 @dataclass(slots=True)
 class Outcome:

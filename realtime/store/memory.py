@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from domain import widget_presence as rules
 from domain.widget_presence import CustomerPresence, DepartureReason, Notice
-from realtime.store.base import Outcome
+from realtime.store.base import FORGET_IDLE_AFTER, Outcome
 
 
 class MemoryPresenceStore:
@@ -22,22 +22,39 @@ class MemoryPresenceStore:
         self._leases: list[tuple[float, str, str]] = []  # (last_heartbeat, conversation, sid)
         self._departures: dict[str, float] = {}  # conversation -> grace deadline
         self._rooms: dict[str, set[str]] = {}
+        self._idle: dict[str, float] = {}  # conversation -> offline since, oldest first
 
-    def _apply(self, conversation_id: str, change: Callable[[CustomerPresence], list[Notice] | None]) -> Outcome | None:
+    def _apply(
+        self, conversation_id: str, change: Callable[[CustomerPresence], list[Notice] | None], now: float
+    ) -> Outcome | None:
         p = self._presence.get(conversation_id)
         if p is None:
             return None
         notices = change(p)
         if notices is None:
             return None
-        self._index(p)
+        self._index(p, now)
         return Outcome(p, notices)
 
-    def _index(self, p: CustomerPresence) -> None:
+    def _index(self, p: CustomerPresence, now: float) -> None:
+        c = p.conversation_id
         if p.pending is not None:
-            self._departures[p.conversation_id] = p.pending.deadline
+            self._departures[c] = p.pending.deadline
         else:
-            self._departures.pop(p.conversation_id, None)
+            self._departures.pop(c, None)
+        self._idle.pop(c, None)
+        if not p.sockets and p.pending is None:
+            self._idle[c] = now  # re-inserted at the end: the dict stays ordered by time
+        self._forget_idle(now)
+
+    def _forget_idle(self, now: float) -> None:
+        """Drops conversations offline for FORGET_IDLE_AFTER (their lastSeen is in the database)."""
+        while self._idle:
+            c, since = next(iter(self._idle.items()))
+            if now - since < FORGET_IDLE_AFTER:
+                return
+            del self._idle[c]
+            self._presence.pop(c, None)
 
     def _push_lease(self, conversation_id: str, sid: str, last_heartbeat: float) -> None:
         heapq.heappush(self._leases, (last_heartbeat, conversation_id, sid))
@@ -48,28 +65,28 @@ class MemoryPresenceStore:
             p = self._presence[conversation_id] = CustomerPresence(conversation_id, session_id)
         notices = rules.bind(p, sid, node, now, session_id)
         self._push_lease(conversation_id, sid, now)
-        self._index(p)
+        self._index(p, now)
         return Outcome(p, notices)
 
     async def heartbeat(self, conversation_id: str, sid: str, now: float) -> Outcome | None:
-        outcome = self._apply(conversation_id, lambda p: rules.heartbeat(p, sid, now))
+        outcome = self._apply(conversation_id, lambda p: rules.heartbeat(p, sid, now), now)
         if outcome is not None:
             self._push_lease(conversation_id, sid, now)
         return outcome
 
     async def set_hidden(self, conversation_id: str, sid: str, hidden: bool, now: float) -> Outcome | None:
-        return self._apply(conversation_id, lambda p: rules.set_hidden(p, sid, hidden, now))
+        return self._apply(conversation_id, lambda p: rules.set_hidden(p, sid, hidden, now), now)
 
     async def drop(
         self, conversation_id: str, sid: str, now: float, reason: DepartureReason, grace: float
     ) -> Outcome | None:
-        return self._apply(conversation_id, lambda p: rules.drop(p, sid, now, reason, grace))
+        return self._apply(conversation_id, lambda p: rules.drop(p, sid, now, reason, grace), now)
 
     async def expire(self, conversation_id: str, sid: str, now: float, offline_after: float) -> Outcome | None:
-        return self._apply(conversation_id, lambda p: rules.expire(p, sid, now, offline_after))
+        return self._apply(conversation_id, lambda p: rules.expire(p, sid, now, offline_after), now)
 
     async def settle(self, conversation_id: str, now: float) -> Outcome | None:
-        return self._apply(conversation_id, lambda p: rules.settle(p, now))
+        return self._apply(conversation_id, lambda p: rules.settle(p, now), now)
 
     async def expired(self, now: float, offline_after: float) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
@@ -120,3 +137,4 @@ class MemoryPresenceStore:
         self._leases.clear()
         self._departures.clear()
         self._rooms.clear()
+        self._idle.clear()

@@ -34,7 +34,7 @@ from domain import widget_presence as rules
 from domain.clock import Clock
 from domain.widget_presence import CustomerPresence, DepartureReason, Notice
 from realtime.store import codec
-from realtime.store.base import Outcome
+from realtime.store.base import FORGET_IDLE_AFTER, Outcome
 
 log = logging.getLogger("presence.store.redis")
 
@@ -113,6 +113,9 @@ class RedisPresenceStore:
                         return None
                     pipe.multi()
                     pipe.set(key, codec.dumps(p))
+                    if not p.sockets and p.pending is None:
+                        # Offline: forgotten after a while (lastSeen is in the database).
+                        pipe.expire(key, int(FORGET_IDLE_AFTER))
                     self._write_indexes(pipe, p, before)
                     await pipe.execute()
                     return Outcome(p, notices)
