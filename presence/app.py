@@ -107,7 +107,13 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     UserHeartbeats(gateway, users)
     activity_tracker = ActivityTracker(sessions, cooldowns, settings.activity_cooldown, clock)
     widget_presence = WidgetPresence(gateway, store, sessions, settings, clock, metrics, node_id)
-    AgentRooms(gateway, widget_presence, sessions, node_id)
+    agent_rooms = AgentRooms(gateway, widget_presence, sessions, node_id)
+
+    async def reclaim() -> None:  # this node was taken for dead: its live sockets count again
+        await widget_presence.reclaim()
+        await agent_rooms.reclaim()
+
+    app[keys.RECLAIM] = reclaim
     jobs = JobRunner(clock, metrics, RedisJobLock(redis, settings.redis_prefix, node_id) if redis else LocalJobLock())
     jobs.add("widget_leases", settings.widget_sweep_every, widget_presence.sweep)
     jobs.add("users_offline", settings.user_sweep_every, users.sweep)
@@ -175,7 +181,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _presence_store(app: web.Application) -> AsyncIterator[None]:
-    await app[keys.STORE].start()
+    await app[keys.STORE].start(app[keys.RECLAIM])
     yield
     await _bounded("presence store", app[keys.STORE].close())
 

@@ -21,6 +21,7 @@ AGENT_ROLES = ("agent", "admin")
 class AgentRooms:
     def __init__(self, gateway: SocketGateway, widget: WidgetPresence, sessions: SessionFactory, node_id: str):
         self.sio = gateway.sio
+        self._gateway = gateway
         self._widget = widget
         self._sessions = sessions
         self._node = node_id
@@ -59,6 +60,12 @@ class AgentRooms:
             await self._widget.store.leave_room(conv.id, sid)
             info.rooms.discard(conv.id)
         return {"ok": True, "presence": await self._widget.snapshot(conv)}
+
+    async def reclaim(self) -> None:
+        """Counts this node's agents in their rooms again after it was taken for dead."""
+        for sid, info in self._gateway.connections.items():
+            for conversation_id in info.rooms:
+                await self._widget.store.join_room(conversation_id, sid, self._node)
 
     async def socket_closed(self, sid: str, info: SocketInfo) -> None:
         for conversation_id in list(info.rooms):

@@ -39,5 +39,8 @@ class Connections:
     def remove(self, sid: str) -> SocketInfo | None:
         return self._sockets.pop(sid, None)
 
+    def items(self) -> list[tuple[str, SocketInfo]]:
+        return list(self._sockets.items())
+
     def __len__(self) -> int:
         return len(self._sockets)

@@ -229,6 +229,15 @@ class WidgetPresence:
                 await self._tell(settled)
         return len(sids)
 
+    async def reclaim(self) -> None:
+        """This node was taken for dead and its sockets dropped (`node_lost`) while
+        they are in fact alive: bind them again (agents hear them come back online)."""
+        now = self._clock()
+        for sid, info in self._connections.items():
+            b = info.binding
+            if b is not None:
+                await self._tell(await self.store.bind(b.conversation_id, b.session_id, sid, self._node, now))
+
     async def _settle(self, conversation_id: str) -> None:
         outcome = await self.store.settle(conversation_id, self._clock())
         if outcome is not None:

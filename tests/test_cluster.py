@@ -288,3 +288,22 @@ async def test_check_offline_users_tells_admins_through_redis(
     while (event := await admin.next("user:offline"))["user_id"] != "quiet":
         pass
     assert event["last_seen"].endswith("Z")
+
+
+async def test_a_node_taken_for_dead_claims_its_live_sockets_back(two_nodes: tuple[Server, Server]) -> None:
+    """A stalled node is forgotten by the other (agents hear node_lost); as soon as it
+    runs again it binds its live sockets back, so the customer is online again."""
+    a, b = two_nodes
+    await a.conversation("c1")
+    _, agent = await b.agent("c1")
+    widget, _ = await a.widget("c1")
+    await agent.next("customer:online")
+    node_a = a.app[keys.NODE_ID]
+    outcomes = await b.app[keys.STORE].forget_node(node_a, a.settings.widget_sweep_every)  # as b's sweep would
+    for outcome in outcomes:
+        await b.app[keys.WIDGET]._tell(outcome)
+    assert (await agent.next("customer:offline"))["reason"] == "node_lost"
+    back = await agent.next("customer:online")  # a's keepalive noticed and claimed the socket back
+    assert back["devices"] == 1
+    assert (await widget.call("widget:heartbeat", ids("c1")))["ok"] is True
+    assert (await snapshot(b, "c1"))["socketsInRoom"] == 2

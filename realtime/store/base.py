@@ -9,6 +9,7 @@ outside a store knows whether the state is in this process or in Redis.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,8 +73,9 @@ class PresenceStore(Protocol):
     async def forget_node(self, node: str, now: float) -> list[Outcome]:
         """Drops every socket and room membership of a lost node; what agents must be told."""
 
-    async def start(self) -> None:
-        """Starts whatever the store keeps running (a node keepalive)."""
+    async def start(self, on_forgotten: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Starts whatever the store keeps running (a node keepalive); `on_forgotten`
+        is called if the cluster took this node for dead, to claim its sockets back."""
 
     async def ping(self) -> bool:
         """True when the store's backend answers."""

@@ -9,7 +9,7 @@ heartbeats that superseded them), not with every live socket.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from domain import widget_presence as rules
 from domain.widget_presence import CustomerPresence, DepartureReason, Notice
@@ -126,7 +126,7 @@ class MemoryPresenceStore:
     async def forget_node(self, node: str, now: float) -> list[Outcome]:
         return []
 
-    async def start(self) -> None:
+    async def start(self, on_forgotten: Callable[[], Awaitable[None]] | None = None) -> None:
         return None
 
     async def ping(self) -> bool:

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
@@ -37,6 +37,8 @@ from realtime.store import codec
 from realtime.store.base import FORGET_IDLE_AFTER, Outcome
 
 log = logging.getLogger("presence.store.redis")
+
+Reclaim = Callable[[], Awaitable[None]]
 
 SEP = "\n"
 MAX_RETRIES = 100
@@ -60,6 +62,7 @@ class RedisPresenceStore:
         self._clock = clock
         self._keepalive_every = keepalive_every
         self._keepalive: asyncio.Task[None] | None = None
+        self._on_forgotten: Reclaim | None = None
 
     # ---------------------------------------------------------------- keys
     def _k(self, conversation_id: str) -> str:
@@ -220,8 +223,12 @@ class RedisPresenceStore:
         log.warning("node %s lost: %d customer changes told", node, len(outcomes))
         return outcomes
 
-    async def start(self) -> None:
-        """Registers this node and keeps it registered while it runs."""
+    async def start(self, on_forgotten: Reclaim | None = None) -> None:
+        """Registers this node and keeps it registered while it runs.
+
+        If another node took this one for dead (a long stall, a Redis blip) and
+        forgot its sockets, `on_forgotten` is called to claim them back."""
+        self._on_forgotten = on_forgotten
         await self._r.zadd(self._nodes, {self._node: self._clock()})
         self._keepalive = asyncio.create_task(self._keep_alive(), name=f"keepalive:{self._node}")
 
@@ -229,7 +236,12 @@ class RedisPresenceStore:
         while True:
             await asyncio.sleep(self._keepalive_every)
             try:
-                await self._r.zadd(self._nodes, {self._node: self._clock()})
+                # XX: only refresh an existing entry, so a missing one tells us we were forgotten.
+                if not await self._r.zadd(self._nodes, {self._node: self._clock()}, xx=True, ch=True):
+                    log.warning("node %s was taken for dead: claiming its sockets back", self._node)
+                    if self._on_forgotten is not None:
+                        await self._on_forgotten()
+                    await self._r.zadd(self._nodes, {self._node: self._clock()})
             except Exception:  # Redis away for a moment: try again next period
                 log.warning("node keepalive failed", exc_info=True)
 
