@@ -115,7 +115,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
 
     app[keys.RECLAIM] = reclaim
     jobs = JobRunner(clock, metrics, RedisJobLock(redis, settings.redis_prefix, node_id) if redis else LocalJobLock())
-    jobs.add("widget_leases", settings.widget_sweep_every, widget_presence.sweep)
+    jobs.add("widget_leases", settings.widget_sweep_every, widget_presence.sweep.run)
     jobs.add("users_offline", settings.user_sweep_every, users.sweep)
 
     app[keys.NODE_ID] = node_id

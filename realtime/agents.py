@@ -12,8 +12,9 @@ from db.engine import SessionFactory
 from db.models import Conversation
 from db.queries import conversations
 from realtime.connections import SocketInfo
+from realtime.customer_feed import conversation_room
 from realtime.gateway import Ack, Refused, SocketGateway
-from realtime.widget import MAX_ID, WidgetPresence, conversation_room
+from realtime.widget import MAX_ID, WidgetPresence
 
 AGENT_ROLES = ("agent", "admin")
 

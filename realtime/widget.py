@@ -21,23 +21,21 @@ import socketio
 from db.engine import SessionFactory
 from db.models import Conversation
 from db.queries import conversations
-from domain.clock import Clock, iso, iso_dt, to_datetime
-from domain.widget_presence import CustomerPresence, Notice
+from domain.clock import Clock
 from presence.metrics import Metrics
 from presence.settings import Settings
 from realtime.connections import Binding, SocketInfo
+from realtime.customer_feed import CustomerFeed
 from realtime.gateway import Ack, Refused, SocketGateway
-from realtime.store.base import Outcome, PresenceStore
+from realtime.lease_sweep import LeaseSweep
+from realtime.snapshots import snapshot_json
+from realtime.store.base import PresenceStore
 from realtime.tasks import TaskSet
 
 log = logging.getLogger("presence.widget")
 
 MAX_ID = 255
 NOT_BOUND = "Send widget:online for this conversation first"
-
-
-def conversation_room(conversation_id: str) -> str:
-    return f"conversation:{conversation_id}"
 
 
 def widget_payload(data: Any, flag: str | None = None) -> tuple[str, str, bool | None]:
@@ -76,10 +74,8 @@ class WidgetPresence:
         self._node = node_id
         self._timers = TaskSet()
         self._connections = gateway.connections
-        # A node whose keepalive (every sweep period) is this stale is dead (SIGKILL,
-        # lost host): its sockets are dropped with reason node_lost, usually well
-        # before their leases expire. Generous, so a busy node is not taken for dead.
-        self._node_lost_after = max(10 * settings.widget_sweep_every, 3.0)
+        self.feed = CustomerFeed(self.sio, sessions)
+        self.sweep = LeaseSweep(store, self.feed, self._connections, self.sio, settings, clock, metrics)
         gateway.on("widget:online", self.online)
         gateway.on("widget:heartbeat", self.heartbeat)
         gateway.on("widget:offline", self.offline)
@@ -105,7 +101,7 @@ class WidgetPresence:
         outcome = await self.store.bind(conversation_id, session_id, sid, self._node, now)
         info.binding = Binding(conversation_id, session_id)
         self._metrics.heartbeats.labels("widget").inc()
-        await self._tell(outcome)
+        await self.feed.tell(outcome)
         # Double-check after the write, against the two things that may have
         # changed while we awaited: the socket closed (its disconnect found no
         # binding to drop), or a PUT replaced the session (its end_session ran
@@ -128,7 +124,7 @@ class WidgetPresence:
             info.binding = None  # the lease expired meanwhile: no ghost comes back
             raise Refused("This socket's lease has expired; send widget:online again")
         self._metrics.heartbeats.labels("widget").inc()
-        await self._tell(outcome)
+        await self.feed.tell(outcome)
         return {"ok": True, "heartbeatInterval": self._settings.widget_heartbeat_interval}
 
     async def offline(self, sid: str, info: SocketInfo, data: Any) -> Ack:
@@ -144,7 +140,7 @@ class WidgetPresence:
         if p is None or sid not in p.sockets:
             info.binding = None
             raise Refused("This socket's lease has expired; send widget:online again")
-        await self._emit("customer:typing", p, self._clock(), p.devices, isTyping=bool(data["isTyping"]))
+        await self.feed.emit("customer:typing", p, self._clock(), p.devices, isTyping=bool(data["isTyping"]))
         return {"ok": True}
 
     async def visibility(self, sid: str, info: SocketInfo, data: Any) -> Ack:
@@ -153,7 +149,7 @@ class WidgetPresence:
         if outcome is None:
             info.binding = None
             raise Refused("This socket's lease has expired; send widget:online again")
-        await self._tell(outcome)
+        await self.feed.tell(outcome)
         return {"ok": True, "away": outcome.presence.away}
 
     async def socket_opened(self, sid: str, info: SocketInfo) -> None:
@@ -192,7 +188,7 @@ class WidgetPresence:
         outcome = await self.store.drop(binding.conversation_id, sid, self._clock(), reason, grace)  # type: ignore[arg-type]
         if outcome is None:
             return
-        await self._tell(outcome)
+        await self.feed.tell(outcome)
         if outcome.presence.pending is not None:
             conversation_id = binding.conversation_id
             # Settle on time here; the sweep settles it too if this node dies first.
@@ -220,13 +216,13 @@ class WidgetPresence:
             if info is not None:
                 info.binding = None
             if outcome is not None:
-                await self._tell(outcome)
+                await self.feed.tell(outcome)
             await self.sio.disconnect(sid)
         current = await self.store.snapshot(conversation_id)
         if current is not None and current.pending is not None:  # a pending departure ends now too
             settled = await self.store.settle(conversation_id, max(now, current.pending.deadline))
             if settled is not None:
-                await self._tell(settled)
+                await self.feed.tell(settled)
         return len(sids)
 
     async def reclaim(self) -> None:
@@ -236,128 +232,20 @@ class WidgetPresence:
         for sid, info in self._connections.items():
             b = info.binding
             if b is not None:
-                await self._tell(await self.store.bind(b.conversation_id, b.session_id, sid, self._node, now))
+                await self.feed.tell(await self.store.bind(b.conversation_id, b.session_id, sid, self._node, now))
 
     async def _settle(self, conversation_id: str) -> None:
         outcome = await self.store.settle(conversation_id, self._clock())
         if outcome is not None:
-            await self._tell(outcome)
-
-    # ------------------------------------------------------------ sweep
-    async def sweep(self) -> dict[str, int]:
-        """Expires leases not refreshed for PRESENCE_WIDGET_OFFLINE_AFTER (their sockets
-        are disconnected; agents hear reason `timeout`) and settles departures whose
-        grace is over. The job `widget_leases`."""
-        now = self._clock()
-        offline_after = self._settings.widget_offline_after
-        expired = await self.store.expired(now, offline_after)
-        for conversation_id, sid in expired:
-            outcome = await self.store.expire(conversation_id, sid, now, offline_after)
-            if outcome is None:
-                continue  # refreshed since it was listed, or another sweep took it
-            info = self._connections.get(sid)
-            if info is not None and info.binding is not None and info.binding.conversation_id == conversation_id:
-                info.binding = None
-            await self._tell(outcome)
-            log.debug("widget lease expired conversation=%s sid=%s", conversation_id, sid)
-            await self.sio.disconnect(sid)
-        lost = 0
-        for node in await self.store.lost_nodes(now, self._node_lost_after):
-            for outcome in await self.store.forget_node(node, now):
-                lost += 1
-                await self._tell(outcome)
-        settled = 0
-        for conversation_id in await self.store.due_departures(now):
-            outcome = await self.store.settle(conversation_id, now)
-            if outcome is not None and outcome.notices:
-                settled += 1
-                await self._tell(outcome)
-        self._metrics.swept.labels("widget_leases").inc(len(expired))
-        result = {"expired": len(expired), "settled": settled}
-        if lost:
-            result["node_lost"] = lost
-        return result
-
-    # ------------------------------------------------------------ telling agents
-    async def _tell(self, outcome: Outcome) -> None:
-        p = outcome.presence
-        for n in outcome.notices:
-            if n.kind == "online":
-                log.info("customer online conversation=%s devices=%d", p.conversation_id, n.devices)
-            elif n.kind == "offline":
-                log.info("customer offline conversation=%s reason=%s", p.conversation_id, n.reason)
-                await self._keep_departure(p)
-            await self._emit(f"customer:{n.kind}", p, n.at, n.devices, **_extra(n, p))
-
-    async def _keep_departure(self, p: CustomerPresence) -> None:
-        """`lastSeen` goes to the database: it outlives a restart and the store's memory."""
-        if p.last_seen is None:
-            return
-        try:
-            async with self._sessions() as session:
-                await conversations.record_departure(
-                    session,
-                    p.conversation_id,
-                    to_datetime(p.last_seen),
-                    None if p.last_heartbeat is None else to_datetime(p.last_heartbeat),
-                )
-        except Exception:  # agents are told regardless; the next departure writes again
-            log.exception("could not keep the departure of %s", p.conversation_id)
-
-    async def _emit(self, event: str, p: CustomerPresence, at: float, devices: int, **extra: Any) -> None:
-        payload = {
-            "conversationId": p.conversation_id,
-            "sessionId": p.session_id,
-            "timestamp": iso(at),
-            "devices": devices,
-            **extra,
-        }
-        await self.sio.emit(event, payload, room=conversation_room(p.conversation_id))
+            await self.feed.tell(outcome)
 
     # ------------------------------------------------------------ snapshots
     async def snapshot(self, conv: Conversation) -> dict[str, Any]:
         """The presence snapshot of §3 (also the REST answer)."""
         agents = await self.store.room_size(conv.id)
         if conv.platform != "WIDGET":
-            return _snapshot(conv, None, supported=False, agents=agents)
-        return _snapshot(conv, await self.store.snapshot(conv.id), supported=True, agents=agents)
+            return snapshot_json(conv, None, supported=False, agents=agents)
+        return snapshot_json(conv, await self.store.snapshot(conv.id), supported=True, agents=agents)
 
     async def close(self) -> None:
         await self._timers.close()
-
-
-def _extra(n: Notice, p: CustomerPresence) -> dict[str, Any]:
-    if n.kind == "offline":
-        return {"reason": n.reason, "lastSeen": iso(p.last_seen)}
-    if n.kind == "visibility":
-        return {"hidden": n.hidden, "away": n.away}
-    return {}
-
-
-def _snapshot(conv: Conversation, p: CustomerPresence | None, *, supported: bool, agents: int) -> dict[str, Any]:
-    if p is None:
-        # Not in the store: never seen, or quiet long enough to be forgotten there;
-        # the database keeps the last departure.
-        gone = supported and conv.last_seen is not None
-        return {
-            "conversationId": conv.id,
-            "supported": supported,
-            "isOnline": False,
-            "lastHeartbeat": iso_dt(conv.last_heartbeat) if gone else None,
-            "lastSeen": iso_dt(conv.last_seen) if gone else None,
-            "onlineSince": None,
-            "devices": 0,
-            "away": False,
-            "socketsInRoom": agents,
-        }
-    return {
-        "conversationId": conv.id,
-        "supported": True,
-        "isOnline": p.is_online,
-        "lastHeartbeat": iso(p.last_heartbeat),
-        "lastSeen": iso(p.last_seen) if p.last_seen is not None else iso_dt(conv.last_seen),
-        "onlineSince": iso(p.online_since),
-        "devices": p.devices,
-        "away": p.away,
-        "socketsInRoom": agents + p.devices,
-    }

@@ -301,7 +301,7 @@ async def test_a_node_taken_for_dead_claims_its_live_sockets_back(two_nodes: tup
     node_a = a.app[keys.NODE_ID]
     outcomes = await b.app[keys.STORE].forget_node(node_a, a.settings.widget_sweep_every)  # as b's sweep would
     for outcome in outcomes:
-        await b.app[keys.WIDGET]._tell(outcome)
+        await b.app[keys.WIDGET].feed.tell(outcome)
     assert (await agent.next("customer:offline"))["reason"] == "node_lost"
     back = await agent.next("customer:online")  # a's keepalive noticed and claimed the socket back
     assert back["devices"] == 1

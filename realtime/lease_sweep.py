@@ -1,0 +1,80 @@
+"""The widget lease sweep (the job `widget_leases`, every PRESENCE_WIDGET_SWEEP_EVERY).
+
+A lease is the time of a socket's last heartbeat; the server, not the dashboard,
+decides it has expired. Sweeping also settles departures whose reload grace is
+over (backstop for the owning node's timer) and forgets nodes that died.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import socketio
+
+from domain.clock import Clock
+from presence.metrics import Metrics
+from presence.settings import Settings
+from realtime.connections import Connections
+from realtime.customer_feed import CustomerFeed
+from realtime.store.base import PresenceStore
+
+log = logging.getLogger("presence.widget")
+
+
+class LeaseSweep:
+    def __init__(
+        self,
+        store: PresenceStore,
+        feed: CustomerFeed,
+        connections: Connections,
+        sio: socketio.AsyncServer,
+        settings: Settings,
+        clock: Clock,
+        metrics: Metrics,
+    ) -> None:
+        self.store = store
+        self._feed = feed
+        self._connections = connections
+        self._sio = sio
+        self._settings = settings
+        self._clock = clock
+        self._metrics = metrics
+        # A node whose keepalive (every sweep period) is this stale is dead (SIGKILL,
+        # lost host): its sockets are dropped with reason node_lost, usually well
+        # before their leases expire. Generous, so a busy node is not taken for dead
+        # (and if it is, it claims its sockets back: `WidgetPresence.reclaim`).
+        self._node_lost_after = max(10 * settings.widget_sweep_every, 3.0)
+
+    async def run(self) -> dict[str, int]:
+        """Expires leases not refreshed for PRESENCE_WIDGET_OFFLINE_AFTER (their sockets
+        are disconnected; agents hear reason `timeout`) and settles departures whose
+        grace is over. The job `widget_leases`."""
+        now = self._clock()
+        offline_after = self._settings.widget_offline_after
+        expired = await self.store.expired(now, offline_after)
+        for conversation_id, sid in expired:
+            outcome = await self.store.expire(conversation_id, sid, now, offline_after)
+            if outcome is None:
+                continue  # refreshed since it was listed, or another sweep took it
+            info = self._connections.get(sid)
+            if info is not None and info.binding is not None and info.binding.conversation_id == conversation_id:
+                info.binding = None
+            await self._feed.tell(outcome)
+            log.debug("widget lease expired conversation=%s sid=%s", conversation_id, sid)
+            await self._sio.disconnect(sid)
+        lost = 0
+        for node in await self.store.lost_nodes(now, self._node_lost_after):
+            for outcome in await self.store.forget_node(node, now):
+                lost += 1
+                await self._feed.tell(outcome)
+        settled = 0
+        for conversation_id in await self.store.due_departures(now):
+            outcome = await self.store.settle(conversation_id, now)
+            if outcome is not None and outcome.notices:
+                settled += 1
+                await self._feed.tell(outcome)
+        self._metrics.swept.labels("widget_leases").inc(len(expired))
+        result = {"expired": len(expired), "settled": settled}
+        if lost:
+            result["node_lost"] = lost
+        return result
