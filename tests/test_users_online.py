@@ -19,12 +19,12 @@ async def status_of(server: Server, user_id: str) -> dict:
 
 
 async def test_heartbeats_keep_a_user_online_then_the_sweep_takes_them_offline(make_server) -> None:
-    server = await make_server(**FAST_USERS)
+    server = await make_server(**{**FAST_USERS, "user_offline_after": 1.0})  # room for a loaded machine
     _, admin = await server.agent(sub="boss", role="admin", company=None)
     status, body = await server.request("POST", "/api/users/heartbeat/", role="user", sub="u1", company="co-1")
     assert status == 200 and body["status"] == "online" and body["last_seen"].endswith("Z")
     await next_about(admin, "user:online", "u1")
-    for _ in range(8):  # 8 × 0.15 s = 1.2 s: more than twice the timeout
+    for _ in range(11):  # 11 × 0.15 s: longer than the timeout
         status, _ = await server.request("POST", "/api/users/heartbeat/", role="user", sub="u1", company="co-1")
         assert status == 200
         await asyncio.sleep(0.15)
@@ -97,11 +97,13 @@ async def test_non_admins_and_services_are_refused(server: Server) -> None:
 
 
 async def test_user_sockets_keep_users_online_and_admins_hear_about_it(make_server) -> None:
-    server = await make_server(**FAST_USERS)
+    # A 1 s timeout (not FAST's 0.5 s) leaves room for a loaded machine between the last
+    # heartbeat and the list below; 11 heartbeats 0.15 s apart still outlast it.
+    server = await make_server(**{**FAST_USERS, "user_offline_after": 1.0})
     _, admin = await server.agent(sub="boss", role="admin", company=None)
     client, _ = await server.socket(server.token("u9", "user", "co-1", name="Nine"))
     await next_about(admin, "user:online", "u9")
-    for _ in range(8):
+    for _ in range(11):
         ack = await client.call("user:heartbeat", {})
         assert ack["ok"] is True and ack["last_seen"].endswith("Z")
         await asyncio.sleep(0.15)
