@@ -11,6 +11,7 @@ from api.auth import authenticate, require_company
 from api.errors import ApiError, bad_request
 from api.routing import RouteTable
 from api.validation import MAX_ID_LENGTH, json_object, query_str
+from db.models import Conversation
 from db.queries import conversations
 from presence import keys
 
@@ -58,13 +59,13 @@ async def batch_presence(request: web.Request) -> web.Response:
         raise bad_request("conversationIds", f"conversationIds may hold at most {BATCH_LIMIT} ids")
     async with request.app[keys.SESSIONS]() as session:
         found = await conversations.get_many(session, ids)
-    widget = request.app[keys.WIDGET]
-    presence: dict[str, Any] = {}
+    visible: list[Conversation] = []
     missing: list[str] = []
     for conversation_id in dict.fromkeys(ids):
         conv = found.get(conversation_id)
         if conv is None or (identity.role != "admin" and conv.company_id != identity.company):
             missing.append(conversation_id)
-            continue
-        presence[conversation_id] = await widget.snapshot(conv)
+        else:
+            visible.append(conv)
+    presence: dict[str, Any] = await request.app[keys.WIDGET].snapshots(visible)
     return web.json_response({"presence": presence, "missing": missing})

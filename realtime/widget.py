@@ -247,5 +247,15 @@ class WidgetPresence:
             return snapshot_json(conv, None, supported=False, agents=agents)
         return snapshot_json(conv, await self.store.snapshot(conv.id), supported=True, agents=agents)
 
+    async def snapshots(self, convs: list[Conversation]) -> dict[str, dict[str, Any]]:
+        """Snapshots of many conversations in two store round trips (the batch endpoint)."""
+        ids = [c.id for c in convs]
+        states = await self.store.snapshots([c.id for c in convs if c.platform == "WIDGET"])
+        agents = await self.store.room_sizes(ids)
+        return {
+            c.id: snapshot_json(c, states.get(c.id), supported=c.platform == "WIDGET", agents=agents[c.id])
+            for c in convs
+        }
+
     async def close(self) -> None:
         await self._timers.close()

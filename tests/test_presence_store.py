@@ -131,3 +131,12 @@ async def test_an_offline_conversation_is_kept_a_while_then_forgotten(store: Pre
         assert 0 < ttl <= FORGET_IDLE_AFTER
         await store.bind("c1", "s1", "a2", "node-a", 200.0)
         assert await store._r.ttl(store._k("c1")) == -1  # online again: kept
+
+
+async def test_many_snapshots_and_room_sizes_at_once(store: PresenceStore) -> None:
+    await store.bind("c1", "s1", "a", "node-a", 100.0)
+    await store.join_room("c2", "x", "node-a")
+    states = await store.snapshots(["c1", "c2", "never"])
+    assert set(states) == {"c1"} and states["c1"].devices == 1
+    assert await store.room_sizes(["c1", "c2"]) == {"c1": 0, "c2": 1}
+    assert await store.snapshots([]) == {}

@@ -58,6 +58,12 @@ class PresenceStore(Protocol):
     async def snapshot(self, conversation_id: str) -> CustomerPresence | None:
         """The customer's presence, or None if never seen."""
 
+    async def snapshots(self, conversation_ids: list[str]) -> dict[str, CustomerPresence]:
+        """Many at once (one round trip where it matters); conversations never seen are left out."""
+
+    async def room_sizes(self, conversation_ids: list[str]) -> dict[str, int]:
+        """`room_size` of many conversations at once."""
+
     async def join_room(self, conversation_id: str, sid: str, node: str) -> None:
         """An agent socket joined the conversation's room."""
 

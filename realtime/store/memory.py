@@ -107,6 +107,12 @@ class MemoryPresenceStore:
     async def snapshot(self, conversation_id: str) -> CustomerPresence | None:
         return self._presence.get(conversation_id)
 
+    async def snapshots(self, conversation_ids: list[str]) -> dict[str, CustomerPresence]:
+        return {c: self._presence[c] for c in conversation_ids if c in self._presence}
+
+    async def room_sizes(self, conversation_ids: list[str]) -> dict[str, int]:
+        return {c: len(self._rooms.get(c, ())) for c in conversation_ids}
+
     async def join_room(self, conversation_id: str, sid: str, node: str) -> None:
         self._rooms.setdefault(conversation_id, set()).add(sid)
 

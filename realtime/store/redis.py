@@ -182,6 +182,19 @@ class RedisPresenceStore:
         raw = await self._r.get(self._k(conversation_id))
         return None if raw is None else codec.loads(raw)
 
+    async def snapshots(self, conversation_ids: list[str]) -> dict[str, CustomerPresence]:
+        if not conversation_ids:
+            return {}
+        raws = await self._r.mget([self._k(c) for c in conversation_ids])
+        return {c: codec.loads(raw) for c, raw in zip(conversation_ids, raws, strict=True) if raw is not None}
+
+    async def room_sizes(self, conversation_ids: list[str]) -> dict[str, int]:
+        async with self._r.pipeline(transaction=False) as pipe:
+            for c in conversation_ids:
+                pipe.hlen(self._room(c))
+            sizes = await pipe.execute()
+        return {c: int(n) for c, n in zip(conversation_ids, sizes, strict=True)}
+
     # ---------------------------------------------------------------- agents' rooms
     async def join_room(self, conversation_id: str, sid: str, node: str) -> None:
         async with self._r.pipeline(transaction=True) as pipe:
