@@ -188,7 +188,8 @@ def backfill_last_activity(args: argparse.Namespace, settings: Settings) -> int:
                     ids = await queries.user_ids_after(session, after, BATCH)
                     if not ids:
                         break
-                    changed += await queries.backfill_from_days(session, ids)
+                    not_after = datetime.fromtimestamp(system_clock() + rules.MAX_FUTURE, UTC)
+                    changed += await queries.backfill_from_days(session, ids, not_after)
                     await session.commit()
                 after = ids[-1]
                 bar.update(len(ids))

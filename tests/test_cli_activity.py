@@ -149,3 +149,15 @@ async def test_backfill_reports_out_of_range_times_and_bad_bytes_by_line(cli, da
     async with database(database_url) as sessions, sessions() as s:
         assert await user_row(s, "fine") is not None
         assert await user_row(s, "early") is None
+
+
+async def test_backfill_does_not_copy_a_future_time_into_the_per_day_record(cli, database_url: str) -> None:
+    future = datetime.now(UTC) + timedelta(days=400)
+    async with database(database_url) as sessions, sessions() as s:
+        await add_user(s, "clock-skewed", last_activity_at=future)
+    code, _ = await cli("backfill-last-activity")
+    assert code == 0
+    async with database(database_url) as sessions, sessions() as s:
+        assert await days_of(s, "clock-skewed") == []
+    code, out = await cli("activity-metrics", "--validate")
+    assert code == 1 and "clock-skewed" in out  # still reported, for a person to look at

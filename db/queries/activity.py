@@ -168,10 +168,12 @@ async def user_ids_after(session: AsyncSession, after: str | None, batch: int) -
     return list(await session.scalars(q))
 
 
-async def backfill_from_days(session: AsyncSession, user_ids: Sequence[str]) -> int:
+async def backfill_from_days(session: AsyncSession, user_ids: Sequence[str], not_after: datetime) -> int:
     """For these users, lifts `last_activity_at` to the start of their newest recorded
     day where it is null or on an earlier day, and records the day of each existing
-    `last_activity_at`. Returns how many users were changed. Does not commit."""
+    `last_activity_at` up to `not_after` (a time in the future is bad data that
+    `--validate` reports; it is not copied into the per-day record). Returns how
+    many users were changed. Does not commit."""
     if not user_ids:
         return 0
     newest = await session.execute(
@@ -186,7 +188,7 @@ async def backfill_from_days(session: AsyncSession, user_ids: Sequence[str]) -> 
         at = current.get(uid)
         if at is None or at.astimezone(UTC).date() < start.date():
             lifts.append(Activity(uid, start))
-    existing = [Activity(uid, at) for uid, at in current.items() if at is not None]
+    existing = [Activity(uid, at) for uid, at in current.items() if at is not None and at <= not_after]
     changed = await _missing_days(session, existing)
     await record(session, lifts + existing)
     return len({a.user_id for a in lifts} | changed)
