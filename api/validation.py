@@ -8,8 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from api.errors import ApiError, bad_request
-
-MAX_ID_LENGTH = 255
+from domain.ids import MAX_ID_LENGTH
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:

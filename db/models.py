@@ -12,6 +12,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db.types import UTCDateTime
+from domain.ids import MAX_ID_LENGTH
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -31,10 +32,10 @@ class User(Base):
 
     __tablename__ = "users"
 
-    id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    name: Mapped[str | None] = mapped_column(String(255))
+    id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(MAX_ID_LENGTH))
     role: Mapped[str] = mapped_column(String(16))
-    company_id: Mapped[str | None] = mapped_column(String(255))
+    company_id: Mapped[str | None] = mapped_column(String(MAX_ID_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     is_online: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -52,11 +53,11 @@ class Conversation(Base):
 
     __tablename__ = "conversations"
 
-    id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    company_id: Mapped[str] = mapped_column(String(255), index=True)
+    id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), primary_key=True)
+    company_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), index=True)
     platform: Mapped[str] = mapped_column(String(16))
-    session_id: Mapped[str] = mapped_column(String(255))
-    customer_name: Mapped[str | None] = mapped_column(String(255))
+    session_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH))
+    customer_name: Mapped[str | None] = mapped_column(String(MAX_ID_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Written when the customer goes offline, so `lastSeen` survives restarts and
@@ -70,7 +71,9 @@ class UserActivityDay(Base):
 
     __tablename__ = "user_activity_days"
 
-    user_id: Mapped[str] = mapped_column(String(255), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        String(MAX_ID_LENGTH), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     day: Mapped[date] = mapped_column(Date, primary_key=True)
 
     # Daily counts read one day's range of this index (an index-only scan).

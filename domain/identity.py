@@ -8,6 +8,8 @@ from typing import Literal, cast
 
 import jwt
 
+from domain.ids import MAX_ID_LENGTH
+
 Role = Literal["admin", "agent", "user", "service"]
 ROLES: tuple[Role, ...] = ("admin", "agent", "user", "service")
 
@@ -56,8 +58,8 @@ class TokenCodec:
         self, sub: str, role: Role, company: str | None = None, name: str | None = None, ttl: float = 3600
     ) -> str:
         """`encode`, refusing what `decode` would refuse (for operators: no token that cannot work)."""
-        if not sub or len(sub) > 255:
-            raise TokenError("sub must be 1 to 255 characters")
+        if not sub or len(sub) > MAX_ID_LENGTH:
+            raise TokenError(f"sub must be 1 to {MAX_ID_LENGTH} characters")
         if role in ("agent", "user") and not company:
             raise TokenError(f"an {role} token needs a company (--company)")
         if ttl <= 0:
@@ -79,11 +81,11 @@ class TokenCodec:
             raise TokenError(f"The token is malformed ({e})") from None
         sub, role = claims.get("sub"), claims.get("role")
         company, name = claims.get("company"), claims.get("name")
-        if not isinstance(sub, str) or not sub or len(sub) > 255:
-            raise TokenError("The token's 'sub' must be a non-empty string of at most 255 characters")
+        if not isinstance(sub, str) or not sub or len(sub) > MAX_ID_LENGTH:
+            raise TokenError(f"The token's 'sub' must be a non-empty string of at most {MAX_ID_LENGTH} characters")
         if role not in ROLES:
             raise TokenError(f"The token's 'role' must be one of {', '.join(ROLES)}")
-        if company is not None and (not isinstance(company, str) or len(company) > 255):
+        if company is not None and (not isinstance(company, str) or len(company) > MAX_ID_LENGTH):
             raise TokenError("The token's 'company' must be a string")
         if name is not None and not isinstance(name, str):
             raise TokenError("The token's 'name' must be a string")

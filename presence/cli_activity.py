@@ -23,6 +23,7 @@ from db.queries import activity as queries
 from db.queries import users as user_queries
 from domain import activity as rules
 from domain.clock import iso, iso_dt, system_clock
+from domain.ids import MAX_ID_LENGTH
 from presence.settings import Settings
 
 BATCH = 1000
@@ -221,8 +222,8 @@ def _read_csv(path: Path, now: float) -> tuple[list[queries.Activity], list[str]
                 bad.append(f"line {line}: not valid UTF-8")
                 continue
             user_id, raw_ts = row[0].strip(), row[1].strip()
-            if not user_id or len(user_id) > 255:
-                bad.append(f"line {line}: user_id must be 1 to 255 characters")
+            if not user_id or len(user_id) > MAX_ID_LENGTH:
+                bad.append(f"line {line}: user_id must be 1 to {MAX_ID_LENGTH} characters")
                 continue
             try:
                 ts = rules.parse_iso(raw_ts)

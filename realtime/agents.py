@@ -11,10 +11,11 @@ from typing import Any
 from db.engine import SessionFactory
 from db.models import Conversation
 from db.queries import conversations
+from domain.ids import MAX_ID_LENGTH
 from realtime.connections import SocketInfo
 from realtime.customer_feed import conversation_room
 from realtime.gateway import Ack, Refused, SocketGateway
-from realtime.widget import MAX_ID, WidgetPresence
+from realtime.widget import WidgetPresence
 
 AGENT_ROLES = ("agent", "admin")
 
@@ -34,8 +35,10 @@ class AgentRooms:
         if not isinstance(data, dict):
             raise Refused("The payload must be an object {conversationId}")
         conversation_id = data.get("conversationId")
-        if not isinstance(conversation_id, str) or not conversation_id or len(conversation_id) > MAX_ID:
-            raise Refused(f"conversationId is required and must be a non-empty string of at most {MAX_ID} characters")
+        if not isinstance(conversation_id, str) or not conversation_id or len(conversation_id) > MAX_ID_LENGTH:
+            raise Refused(
+                f"conversationId is required and must be a non-empty string of at most {MAX_ID_LENGTH} characters"
+            )
         async with self._sessions() as session:
             conv = await conversations.get(session, conversation_id)
         if conv is None:

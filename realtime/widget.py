@@ -22,6 +22,7 @@ from db.engine import SessionFactory
 from db.models import Conversation
 from db.queries import conversations
 from domain.clock import Clock
+from domain.ids import MAX_ID_LENGTH
 from presence.metrics import Metrics
 from presence.settings import Settings
 from realtime.connections import Binding, SocketInfo
@@ -34,7 +35,6 @@ from realtime.tasks import TaskSet
 
 log = logging.getLogger("presence.widget")
 
-MAX_ID = 255
 NOT_BOUND = "Send widget:online for this conversation first"
 
 
@@ -44,8 +44,8 @@ def widget_payload(data: Any, flag: str | None = None) -> tuple[str, str, bool |
         raise Refused("The payload must be an object {conversationId, sessionId}")
     conversation_id, session_id = data.get("conversationId"), data.get("sessionId")
     for name, value in (("conversationId", conversation_id), ("sessionId", session_id)):
-        if not isinstance(value, str) or not value or len(value) > MAX_ID:
-            raise Refused(f"{name} is required and must be a non-empty string of at most {MAX_ID} characters")
+        if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+            raise Refused(f"{name} is required and must be a non-empty string of at most {MAX_ID_LENGTH} characters")
     value: bool | None = None
     if flag is not None:
         value = data.get(flag)

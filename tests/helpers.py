@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -61,3 +62,10 @@ def preserved_logging() -> Iterator[None]:
         root.setLevel(level)
         for name, lvl in levels.items():
             logging.getLogger(name).setLevel(lvl)
+
+
+def free_port() -> int:
+    """A port nothing listens on right now, on loopback (for servers started as processes)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import jwt
 import pytest
 
 from tests.conftest import SECRET
+from tests.helpers import free_port
 
 PRESENCE = [sys.executable, "-m", "presence.cli"]
 
@@ -66,12 +66,6 @@ def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
         out = run(["db", "upgrade"], tmp_path, PRESENCE_DATABASE_URL=url)
         assert out.returncode == 0, out.stderr
     assert (tmp_path / "p.db").is_file()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_applies_migrations_and_answers(tmp_path: Path) -> None:

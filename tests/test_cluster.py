@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import socketio
 
 from presence import keys
 from tests.conftest import SECRET, Server
-from tests.helpers import EventLog
+from tests.helpers import EventLog, free_port
 from tests.test_widget_presence import ids, snapshot
 
 
@@ -117,12 +116,6 @@ async def test_each_job_runs_once_per_period_across_the_cluster(two_nodes: tuple
     await asyncio.sleep(1.0)  # the run is over and its lock lapses: the next period runs again
     await a.app[keys.JOBS]._scheduled("probe")
     assert len(runs) == 2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_node(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
