@@ -6,13 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
-from api.auth import authenticate
 from api.errors import bad_request
-from api.routing import RouteTable
+from api.keys import SERVICES
+from api.routing import ADMIN, RouteTable, roles
 from api.validation import MAX_ID_LENGTH, json_object
 from domain import activity as rules
-from presence import keys
-from presence.activity import Event
+from services.activity import Event
 
 routes = RouteTable("activity")
 
@@ -43,7 +42,7 @@ def check_event(raw: Any, now: float) -> Event | str:
 @routes.post(
     "/api/activity/events",
     f"Activity reported by the host application (at most {MAX_EVENTS} events; unknown users are created)",
-    roles=("service", "admin"),
+    access=roles("service", "admin"),
     body={
         "type": "object",
         "required": ["events"],
@@ -66,14 +65,14 @@ def check_event(raw: Any, now: float) -> Event | str:
     responses={202: '{"accepted", "rejected": [{"index", "error"}]}'},
 )
 async def report_events(request: web.Request) -> web.Response:
-    await authenticate(request, "service", "admin")
     body = await json_object(request)
     raw = body.get("events")
     if not isinstance(raw, list):
         raise bad_request("events", "events is required and must be a list")
     if len(raw) > MAX_EVENTS:
         raise bad_request("events", f"events may hold at most {MAX_EVENTS} events, got {len(raw)}")
-    now = request.app[keys.CLOCK]()
+    services = request.app[SERVICES]
+    now = services.clock()
     accepted: list[Event] = []
     rejected: list[dict[str, Any]] = []
     for index, item in enumerate(raw):
@@ -82,18 +81,17 @@ async def report_events(request: web.Request) -> web.Response:
             rejected.append({"index": index, "error": checked})
         else:
             accepted.append(checked)
-    await request.app[keys.ACTIVITY].record(accepted)
+    await services.activity.record(accepted)
     return web.json_response({"accepted": len(accepted), "rejected": rejected}, status=202)
 
 
 @routes.get(
     "/api/admin/activity/metrics",
     "DAU, WAU, MAU, stickiness; ?detailed=1 adds the last 30 UTC days",
-    roles=("admin",),
+    access=ADMIN,
     responses={200: '{"dau", "wau", "mau", "stickiness", "total_users", "never_active", "as_of", "daily"?}'},
 )
 async def activity_metrics(request: web.Request) -> web.Response:
-    await authenticate(request, "admin")
     detailed = request.query.get("detailed", "").lower() in ("1", "true", "yes")
-    metrics = await request.app[keys.ACTIVITY].metrics(detailed=detailed)
+    metrics = await request.app[SERVICES].activity.metrics(detailed=detailed)
     return web.json_response(metrics.as_json())

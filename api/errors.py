@@ -13,6 +13,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from services import errors as service
+
 log = logging.getLogger("presence.api")
 
 MAX_BODY_BYTES = 64 * 1024
@@ -38,6 +40,25 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, what)
 
 
+STATUS_OF: dict[type[service.ServiceError], int] = {
+    service.BadInput: 400,
+    service.Refused: 400,
+    service.PaymentRequired: 402,
+    service.Forbidden: 403,
+    service.NotFound: 404,
+    service.Conflict: 409,
+    service.Gone: 410,
+}
+
+
+def from_service(e: service.ServiceError) -> ApiError:
+    """A service's refusal as the JSON error of §2."""
+    extra = dict(e.extra)
+    if isinstance(e, service.BadInput):
+        extra.setdefault("details", {e.field: e.message})
+    return ApiError(STATUS_OF.get(type(e), 400), e.message, **extra)
+
+
 _AIOHTTP_MESSAGES = {
     404: "Not found",
     405: "Method not allowed",
@@ -51,6 +72,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as e:
         return e.response()
+    except service.ServiceError as e:
+        return from_service(e).response()
     except web.HTTPException as e:
         if e.status < 400:
             raise

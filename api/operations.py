@@ -2,56 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import text
 
-from api.routing import RouteTable
-from presence import keys
+from api.keys import ROUTE_TABLES, SERVICES
+from api.routing import PUBLIC, RouteTable
 
 routes = RouteTable("operations")
 
-HEALTH_TIMEOUT = 2.0
 
-
-@routes.get("/api/health", "Database, Redis and periodic jobs; 200 ok, 503 degraded", auth=None)
+@routes.get("/api/health", "Database, Redis and periodic jobs; 200 ok, 503 degraded", access=PUBLIC)
 async def health(request: web.Request) -> web.Response:
-    app = request.app
-    database = "ok"
-    try:
-        async with asyncio.timeout(HEALTH_TIMEOUT), app[keys.ENGINE].connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:
-        database = "error"
-    if app[keys.SETTINGS].redis_url:
-        try:
-            async with asyncio.timeout(HEALTH_TIMEOUT):
-                redis = "ok" if await app[keys.STORE].ping() else "error"
-        except Exception:
-            redis = "error"
-    else:
-        redis = "disabled"
-    ok = database == "ok" and redis in ("ok", "disabled")
-    jobs = {name: s.as_json() for name, s in app[keys.JOBS].status.items()}
-    body = {"status": "ok" if ok else "degraded", "database": database, "redis": redis, "jobs": jobs}
-    return web.json_response(body, status=200 if ok else 503)
+    body = await request.app[SERVICES].operations.health()
+    return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
 
-@routes.get("/metrics", "Prometheus metrics", auth=None)
+@routes.get("/metrics", "Prometheus metrics", access=PUBLIC)
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[keys.METRICS].render(), content_type="text/plain", charset="utf-8")
+    return web.Response(body=request.app[SERVICES].metrics.render(), content_type="text/plain", charset="utf-8")
 
 
-@routes.get("/api/openapi.json", "This document", auth=None)
+@routes.get("/api/openapi.json", "This document", access=PUBLIC)
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document(request.app))
 
 
 def openapi_document(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    for table in app[keys.ROUTE_TABLES]:
+    for table in app[ROUTE_TABLES]:
         for e in table.endpoints:
             if not e.document:
                 continue
@@ -68,11 +47,11 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
             ]
             if params:
                 op["parameters"] = params
-            if e.auth:
-                op["security"] = [{e.auth: []}]
+            if e.access.scheme:
+                op["security"] = [{e.access.scheme: []}]
                 op["responses"].setdefault("401", {"description": "no or bad credentials"})
-            if e.roles:
-                op["description"] = f"Roles: {', '.join(e.roles)}."
+            if e.access.roles:
+                op["description"] = f"Roles: {', '.join(e.access.roles)}."
                 op["responses"].setdefault("403", {"description": "wrong role or tenant"})
             if e.body is not None:
                 op["requestBody"] = {"required": True, "content": {"application/json": {"schema": e.body}}}

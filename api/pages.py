@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api.routing import RouteTable
+from api.routing import PUBLIC, RouteTable
 
 routes = RouteTable("pages")
 
@@ -28,7 +28,7 @@ PAGE_HEADERS = {
 }
 
 
-@routes.get("/static/{name}", "The browser bundles: widget.js, presence-agent.js", auth=None, document=False)
+@routes.get("/static/{name}", "The browser bundles: widget.js, presence-agent.js", access=PUBLIC, document=False)
 async def bundle(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in BUNDLES:
@@ -53,11 +53,11 @@ def page(template: str) -> web.Response:
     return web.Response(text=path.read_text(encoding="utf-8"), content_type="text/html", headers=PAGE_HEADERS)
 
 
-@routes.get("/demo/widget", "Demo page: the widget and a message input", auth=None, document=False)
+@routes.get("/demo/widget", "Demo page: the widget and a message input", access=PUBLIC, document=False)
 async def demo_widget(request: web.Request) -> web.Response:
     return page("demo_widget.html")
 
 
-@routes.get("/demo/agent", "Demo page: the agent's conversation header", auth=None, document=False)
+@routes.get("/demo/agent", "Demo page: the agent's conversation header", access=PUBLIC, document=False)
 async def demo_agent(request: web.Request) -> web.Response:
     return page("demo_agent.html")

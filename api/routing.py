@@ -1,15 +1,50 @@
-"""Route tables that also describe themselves, so `/api/openapi.json` always
-covers exactly what is registered."""
+"""Route tables whose endpoints declare their policy once, and describe
+themselves, so `/api/openapi.json` always covers exactly what is registered.
+
+Each endpoint says who may call it (`access`) and whether a success counts as
+activity (§5); `api.policy` enforces both, for every route, in one place.
+Handlers never check roles themselves.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
+from domain.identity import Role
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MUTATIONS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Who may call: bearer tokens of some roles, an attendance session's secret,
+    the cron secret, or anyone."""
+
+    kind: Literal["bearer", "session", "cron", "public"]
+    roles: tuple[Role, ...] = ()
+
+    @property
+    def scheme(self) -> str | None:
+        """The OpenAPI security scheme."""
+        return None if self.kind == "public" else self.kind
+
+
+def roles(*allowed: Role) -> Access:
+    """A bearer token with one of these roles."""
+    return Access("bearer", allowed)
+
+
+PEOPLE = roles("admin", "agent", "user")
+"""Any token that stands for a person (every role but service)."""
+ADMIN = roles("admin")
+PUBLIC = Access("public")
+SESSION = Access("session")
+CRON = Access("cron")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +53,12 @@ class Endpoint:
     path: str
     handler: Handler
     summary: str
-    roles: tuple[str, ...] = ()
-    auth: str | None = "bearer"  # "bearer", "session", "cron" or None
+    access: Access
+    activity: bool
+    """A 2xx answer to a person counts as their activity (§5)."""
+    seen: bool = True
+    """An accepted request keeps the person online (§4); false where the handler says
+    itself what the request means for presence (heartbeat, logout)."""
     body: dict[str, Any] | None = None
     responses: dict[int, str] = field(default_factory=dict)
     document: bool = True
@@ -32,28 +71,40 @@ class RouteTable:
         self.tag = tag
         self.endpoints: list[Endpoint] = []
 
-    def _add(self, method: str, path: str, summary: str, **kw: Any) -> Callable[[Handler], Handler]:
+    def route(
+        self,
+        method: str,
+        path: str,
+        summary: str,
+        *,
+        access: Access,
+        activity: bool | None = None,
+        **kw: Any,
+    ) -> Callable[[Handler], Handler]:
+        """`activity` defaults to True for mutations (POST, PUT, PATCH, DELETE)."""
+
         def decorate(handler: Handler) -> Handler:
-            self.endpoints.append(Endpoint(method, path, handler, summary, **kw))
+            counts = method in MUTATIONS if activity is None else activity
+            self.endpoints.append(Endpoint(method, path, handler, summary, access, counts, **kw))
             return handler
 
         return decorate
 
     def get(self, path: str, summary: str, **kw: Any) -> Callable[[Handler], Handler]:
-        return self._add("GET", path, summary, **kw)
+        return self.route("GET", path, summary, **kw)
 
     def post(self, path: str, summary: str, **kw: Any) -> Callable[[Handler], Handler]:
-        return self._add("POST", path, summary, **kw)
+        return self.route("POST", path, summary, **kw)
 
     def put(self, path: str, summary: str, **kw: Any) -> Callable[[Handler], Handler]:
-        return self._add("PUT", path, summary, **kw)
+        return self.route("PUT", path, summary, **kw)
 
     def patch(self, path: str, summary: str, **kw: Any) -> Callable[[Handler], Handler]:
-        return self._add("PATCH", path, summary, **kw)
+        return self.route("PATCH", path, summary, **kw)
 
     def delete(self, path: str, summary: str, **kw: Any) -> Callable[[Handler], Handler]:
-        return self._add("DELETE", path, summary, **kw)
+        return self.route("DELETE", path, summary, **kw)
 
-    def register(self, app: web.Application) -> None:
+    def register(self, app: web.Application, policies: dict[web.AbstractRoute, Endpoint]) -> None:
         for e in self.endpoints:
-            app.router.add_route(e.method, e.path, e.handler)
+            policies[app.router.add_route(e.method, e.path, e.handler)] = e

@@ -20,14 +20,14 @@ import statistics
 import time
 
 import psycopg
+from presence.activity import ActivityTracker
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade
 from domain.clock import system_clock
-from presence.activity import ActivityTracker
-from presence.cooldowns import MemoryCooldowns
+from infra.cooldowns import MemoryCooldowns
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DB_NAME = "presence_bench"

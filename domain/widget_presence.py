@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-NoticeKind = Literal["online", "heartbeat", "offline", "visibility"]
+NoticeKind = Literal["online", "heartbeat", "offline", "visibility", "typing"]
 DepartureReason = Literal["closed", "disconnected", "timeout", "node_lost"]
 
 
@@ -53,6 +53,7 @@ class Notice:
     reason: DepartureReason | None = None
     hidden: bool | None = None
     away: bool | None = None
+    is_typing: bool | None = None
 
 
 @dataclass(slots=True)
@@ -78,6 +79,14 @@ class CustomerPresence:
     def away(self) -> bool:
         """Away: online, and every live socket's tab is hidden."""
         return bool(self.sockets) and all(s.hidden for s in self.sockets.values())
+
+
+def typing(p: CustomerPresence, sid: str, is_typing: bool, now: float) -> list[Notice] | None:
+    """The customer is typing (or stopped): relayed to agents, no state changes.
+    None when the socket holds no lease (dropped: its keystrokes are not relayed)."""
+    if sid not in p.sockets:
+        return None
+    return [Notice("typing", now, p.devices, is_typing=is_typing)]
 
 
 def lease_expired(lease: SocketLease, now: float, offline_after: float) -> bool:

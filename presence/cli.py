@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from presence.settings import Settings, SettingsError
+from infra.settings import Settings, SettingsError
 
 log = logging.getLogger("presence.cli")
 
@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as e:
         print(f"presence: {e}", file=sys.stderr)
         return 2
-    from presence.logs import configure
+    from infra.logs import configure
 
     configure(settings.log_format)
     name = args.command if args.command != "db" else f"db {args.db_command}"

@@ -12,19 +12,19 @@ import csv
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from db.engine import SessionFactory, create_engine, create_session_factory
 from db.queries import activity as queries
-from db.queries import users as user_queries
 from domain import activity as rules
 from domain.clock import iso, iso_dt, system_clock
 from domain.ids import MAX_ID_LENGTH
-from presence.settings import Settings
+from infra.settings import Settings
+from presence.container import open_services
+from services.registry import Services
 
 BATCH = 1000
 T = TypeVar("T")
@@ -41,93 +41,51 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--from-csv", metavar="FILE", type=Path, help="a CSV with the header user_id,timestamp")
 
 
-def _run(settings: Settings, work: Callable[[SessionFactory], Awaitable[T]]) -> T:
+def run_with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Applies the migrations (as `serve` does), then runs `work` on the services
+    built by the server's own builder."""
     from db.migrate import upgrade
 
     upgrade(settings.database_url)
 
     async def main() -> T:
-        engine = create_engine(settings.database_url)
-        try:
-            return await work(create_session_factory(engine))
-        finally:
-            await engine.dispose()
+        async with open_services(settings) as services:
+            return await work(services)
 
     return asyncio.run(main())
 
 
 def check_offline_users(args: argparse.Namespace, settings: Settings) -> int:
-    """With Redis, the admins' sockets on every node hear `user:offline` (through
-    a write-only Socket.IO manager), and the users' throttle claims are released
-    cluster-wide; without it there are no sockets to tell outside the server."""
-    from db.users import UserDirectory
+    """One run of the job `users_offline` (recorded for /api/health like the server's).
+    With Redis, admins' sockets on every node hear `user:offline` and the users'
+    throttle claims are released cluster-wide."""
 
-    async def work(sessions: SessionFactory) -> int:
-        if not settings.redis_url:
-            return await UserDirectory(sessions, system_clock, offline_after=settings.user_offline_after).sweep()
-        import socketio
+    async def work(services: Services) -> int:
+        return int(await services.jobs.run("users_offline", reraise=True))
 
-        from presence.cluster import connect_redis
-        from presence.cooldowns import create_cooldowns
-        from realtime.users import UserStatusFeed
-
-        redis = connect_redis(settings.redis_url)
-        manager = socketio.AsyncRedisManager(
-            settings.redis_url, channel=f"{settings.redis_prefix}socketio", write_only=True
-        )
-        feed = UserStatusFeed(manager)  # type: ignore[arg-type]
-        try:
-            users = UserDirectory(
-                sessions,
-                system_clock,
-                create_cooldowns(settings, redis),
-                offline_after=settings.user_offline_after,
-                on_offline=feed.offline,
-            )
-            return await users.sweep()
-        finally:
-            await redis.aclose()
-
-    gone = _run(settings, work)
+    gone = run_with_services(settings, work)
     print(f"{gone} users went offline")
     return 0
 
 
 # ---------------------------------------------------------------- activity-metrics
 def activity_metrics(args: argparse.Namespace, settings: Settings) -> int:
-    from presence.activity import ActivityTracker
-    from presence.cooldowns import MemoryCooldowns
-
-    async def work(sessions: SessionFactory) -> dict[str, Any]:
-        tracker = ActivityTracker(sessions, MemoryCooldowns(), settings.activity_cooldown, system_clock)
-        metrics = await tracker.metrics(detailed=args.detailed)
+    async def work(services: Services) -> dict[str, Any]:
+        activity = services.activity
+        metrics = await activity.metrics(detailed=args.detailed)
         report = metrics.as_json()
-        async with sessions() as session:
-            if args.compare_methods:
-                report["compare_methods"] = await _compare(session, metrics)
-            if args.validate:
-                found = await queries.problems(session, datetime.fromtimestamp(metrics.as_of + rules.MAX_FUTURE, UTC))
-                report["validation"] = _problems_json(found)
+        if args.compare_methods:
+            report["compare_methods"] = await activity.compare_methods(metrics)
+        if args.validate:
+            report["validation"] = _problems_json(await activity.problems(metrics.as_of))
         return report
 
-    report = _run(settings, work)
+    report = run_with_services(settings, work)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         _print_report(report)
     return 1 if report.get("validation", {}).get("problems", 0) else 0
-
-
-async def _compare(session: Any, metrics: Any) -> dict[str, dict[str, int]]:
-    """The per-day method counts whole UTC days: DAU = today, WAU = the last 7 days
-    (today included), MAU = the last 30; the window method counts 24 h spans."""
-    today = rules.utc_day(metrics.as_of)
-    per_day = {
-        name: await queries.distinct_since(session, today - timedelta(days=days - 1))
-        for name, days in (("dau", 1), ("wau", 7), ("mau", 30))
-    }
-    f = metrics.figures
-    return {"last_activity_at": {"dau": f.dau, "wau": f.wau, "mau": f.mau}, "per_day_record": per_day}
 
 
 def _problems_json(p: queries.Problems) -> dict[str, Any]:
@@ -177,26 +135,16 @@ def backfill_last_activity(args: argparse.Namespace, settings: Settings) -> int:
     if args.from_csv is not None:
         return _backfill_csv(args.from_csv, settings)
 
-    async def work(sessions: SessionFactory) -> int:
-        """Keyset passes of BATCH users, each committed: an interrupted run resumes
-        by running again (finished batches change nothing the second time)."""
-        async with sessions() as session:
-            total = (await queries.figures(session, rules.windows(system_clock()))).total_users
-        changed, after = 0, None
-        with tqdm(total=total, unit="users", desc="backfill") as bar:
-            while True:
-                async with sessions() as session:
-                    ids = await queries.user_ids_after(session, after, BATCH)
-                    if not ids:
-                        break
-                    not_after = datetime.fromtimestamp(system_clock() + rules.MAX_FUTURE, UTC)
-                    changed += await queries.backfill_from_days(session, ids, not_after)
-                    await session.commit()
-                after = ids[-1]
-                bar.update(len(ids))
-        return changed
+    async def work(services: Services) -> int:
+        with tqdm(unit="users", desc="backfill") as bar:
 
-    changed = _run(settings, work)
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            return await services.activity.backfill_from_days(progress)
+
+    changed = run_with_services(settings, work)
     print(f"{changed} users updated from the per-day record")
     return 0
 
@@ -247,20 +195,16 @@ def _backfill_csv(path: Path, settings: Settings) -> int:
         print(bad[0])
         return 1
 
-    async def work(sessions: SessionFactory) -> int:
+    async def work(services: Services) -> int:
         changed = 0
         with tqdm(total=len(good), unit="rows", desc="backfill") as bar:
             for start in range(0, len(good), BATCH):
                 chunk = good[start : start + BATCH]
-                async with sessions() as session:
-                    at = datetime.fromtimestamp(now, UTC)
-                    await user_queries.ensure_many(session, [a.user_id for a in chunk], at)
-                    changed += await queries.backfill_rows(session, chunk)
-                    await session.commit()
+                changed += await services.activity.backfill_rows(chunk)
                 bar.update(len(chunk))
         return changed
 
-    changed = _run(settings, work)
+    changed = run_with_services(settings, work)
     for line in bad:
         print(line)
     print(f"imported {len(good)} rows ({changed} changed something), {len(bad)} bad rows; as of {iso(now)}")

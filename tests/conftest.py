@@ -29,8 +29,8 @@ from db.engine import create_engine
 from db.migrate import upgrade
 from db.models import Base
 from domain.identity import TokenCodec
+from infra.settings import Settings
 from presence.app import create_app
-from presence.settings import Settings
 from tests.helpers import EventLog
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"

@@ -21,6 +21,12 @@ class EventLog:
     def __init__(self, client: socketio.AsyncClient) -> None:
         self.events: list[tuple[str, Any]] = []
         self._queues: dict[str, asyncio.Queue[Any]] = defaultdict(asyncio.Queue)
+        self._gone = asyncio.Event()
+
+        async def gone(*_reason: Any) -> None:
+            self._gone.set()
+
+        client.on("disconnect", gone)
 
         async def record(event: str, *args: Any) -> None:
             data = args[0] if args else None
@@ -35,6 +41,13 @@ class EventLog:
         except TimeoutError:
             seen = [name for name, _ in self.events]
             raise AssertionError(f"no {event!r} within {timeout}s; received {seen}") from None
+
+    async def disconnected(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Waits until the server (or the client) has closed this socket."""
+        try:
+            await asyncio.wait_for(self._gone.wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"the socket was still connected after {timeout}s") from None
 
     def pending(self, event: str) -> list[Any]:
         """Events of this name received and not yet taken by `next`."""

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from domain.activity import cooldown_key, daily_range, parse_iso, stickiness, utc_day
-from presence import keys
-from presence.activity import ActivityTracker
-from presence.cooldowns import MemoryCooldowns
+from infra.broadcast import NullBroadcaster
+from infra.cooldowns import MemoryCooldowns
+from infra.settings import Settings
+from presence.app import RUNTIME
+from services.activity import ActivityTracker
 from tests.conftest import Server
 from tests.users_support import at, database, days_of, user_row
 
@@ -40,7 +42,9 @@ def test_the_cooldown_key_names_the_utc_day() -> None:
 async def test_cooldown_force_new_day_and_forward_only(database_url: str) -> None:
     clock = FakeClock(at("2026-11-23T23:50:00Z").timestamp())
     async with database(database_url) as sessions:
-        tracker = ActivityTracker(sessions, MemoryCooldowns(), 300, clock)
+        tracker = ActivityTracker(
+            sessions, clock, NullBroadcaster(), Settings(activity_cooldown=300), MemoryCooldowns()
+        )
         assert await tracker.touch_last_activity("u1") is True  # unknown users are created
         clock.now += 60
         assert await tracker.touch_last_activity("u1") is False  # cooled down
@@ -63,7 +67,7 @@ async def test_cooldown_force_new_day_and_forward_only(database_url: str) -> Non
 
 # ---------------------------------------------------------------- what counts
 async def activity_of(server: Server, user_id: str) -> datetime | None:
-    async with server.app[keys.SESSIONS]() as s:
+    async with server.app[RUNTIME].db() as s:
         row = await user_row(s, user_id)
         return None if row is None else row.last_activity_at
 
@@ -114,7 +118,7 @@ async def test_events_are_accepted_or_rejected_one_by_one(server: Server) -> Non
     assert all(isinstance(r["error"], str) and r["error"] for r in body["rejected"])
     assert "future" in body["rejected"][0]["error"]
     assert await activity_of(server, "e1") is not None and await activity_of(server, "e2") is not None
-    async with server.app[keys.SESSIONS]() as s:
+    async with server.app[RUNTIME].db() as s:
         assert await user_row(s, "e3") is None and await user_row(s, "e4") is None  # rejected: no user
 
 

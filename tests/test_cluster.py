@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import socketio
 
-from presence import keys
+from api.keys import SERVICES
+from presence.app import RUNTIME
 from tests.conftest import SECRET, Server
 from tests.helpers import EventLog, free_port
 from tests.test_widget_presence import ids, snapshot
@@ -104,17 +105,17 @@ async def test_each_job_runs_once_per_period_across_the_cluster(two_nodes: tuple
 
         return run
 
-    a.app[keys.JOBS].add("probe", 1.0, job("a"))
-    b.app[keys.JOBS].add("probe", 1.0, job("b"))
-    first = asyncio.gather(a.app[keys.JOBS]._scheduled("probe"), b.app[keys.JOBS]._scheduled("probe"))
+    a.app[SERVICES].jobs.add("probe", 1.0, job("a"))
+    b.app[SERVICES].jobs.add("probe", 1.0, job("b"))
+    first = asyncio.gather(a.app[SERVICES].jobs._scheduled("probe"), b.app[SERVICES].jobs._scheduled("probe"))
     await asyncio.sleep(1.5)  # past the period: the lock was extended, not lapsed
-    await b.app[keys.JOBS]._scheduled("probe")
-    await a.app[keys.JOBS]._scheduled("probe")
+    await b.app[SERVICES].jobs._scheduled("probe")
+    await a.app[SERVICES].jobs._scheduled("probe")
     assert len(runs) == 1
     gate.set()
     await asyncio.wait_for(first, 5)
     await asyncio.sleep(1.0)  # the run is over and its lock lapses: the next period runs again
-    await a.app[keys.JOBS]._scheduled("probe")
+    await a.app[SERVICES].jobs._scheduled("probe")
     assert len(runs) == 2
 
 
@@ -291,10 +292,8 @@ async def test_a_node_taken_for_dead_claims_its_live_sockets_back(two_nodes: tup
     _, agent = await b.agent("c1")
     widget, _ = await a.widget("c1")
     await agent.next("customer:online")
-    node_a = a.app[keys.NODE_ID]
-    outcomes = await b.app[keys.STORE].forget_node(node_a, a.settings.widget_sweep_every)  # as b's sweep would
-    for outcome in outcomes:
-        await b.app[keys.WIDGET].feed.tell(outcome)
+    node_a = a.app[RUNTIME].node_id
+    await b.app[RUNTIME].store.forget_node(node_a, a.settings.widget_sweep_every)  # as b's sweep would
     assert (await agent.next("customer:offline"))["reason"] == "node_lost"
     back = await agent.next("customer:online")  # a's keepalive noticed and claimed the socket back
     assert back["devices"] == 1

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from presence.cluster import connect_redis
-from presence.cooldowns import CooldownStore, create_cooldowns
-from presence.settings import Settings
+from infra.cluster import connect_redis
+from infra.cooldowns import CooldownStore, create_cooldowns
+from infra.settings import Settings
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from api.keys import SERVICES
 from tests.conftest import Server
 
 
 async def test_health_reports_database_redis_and_jobs(server: Server) -> None:
-    await server.app[__import__("presence.keys", fromlist=["JOBS"]).JOBS].run("widget_leases")
+    await server.app[SERVICES].jobs.run("widget_leases")
     status, body = await server.request("GET", "/api/health", role=None)
     assert status == 200
     assert body["status"] == "ok" and body["database"] == "ok" and body["redis"] == "disabled"
@@ -58,7 +59,7 @@ def test_json_logs_are_one_object_per_line(capsys) -> None:
     import json
     import logging
 
-    from presence.logs import configure
+    from infra.logs import configure
     from tests.helpers import preserved_logging
 
     with preserved_logging():
@@ -67,7 +68,7 @@ def test_json_logs_are_one_object_per_line(capsys) -> None:
         try:
             raise ValueError("boom")
         except ValueError:
-            logging.getLogger("presence.jobs").exception("job failed")
+            logging.getLogger("infra.jobs").exception("job failed")
     lines = capsys.readouterr().err.strip().splitlines()
     first, second = (json.loads(line) for line in lines)
     assert first["message"] == "customer online conversation=c1 devices=2" and first["level"] == "info"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from domain.clock import system_clock
-from presence.cluster import connect_redis
-from presence.settings import Settings
+from infra.cluster import connect_redis
+from infra.settings import Settings
 from realtime.store import create_store
 from realtime.store.base import PresenceStore
 

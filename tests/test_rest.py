@@ -105,11 +105,12 @@ async def test_presence_snapshot_tenancy_and_errors(server: Server) -> None:
 
 
 async def test_a_never_seen_customer_and_an_unsupported_platform(server: Server) -> None:
-    await server.conversation("c1")
+    await server.conversation("c1", customer_name="Bob")
     await server.conversation("fb", platform="FACEBOOK")
     status, snap = await server.request("GET", "/api/widget/presence?conversationId=c1", role="admin")
     assert snap == {
         "conversationId": "c1",
+        "customerName": "Bob",
         "supported": True,
         "isOnline": False,
         "lastHeartbeat": None,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from presence.settings import Settings, SettingsError
+from infra.settings import Settings, SettingsError
 
 
 def test_defaults_are_the_spec_defaults(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from presence import keys
+from api.keys import SERVICES
 from tests.conftest import Server
 from tests.users_support import next_about
 
@@ -35,7 +35,7 @@ async def test_heartbeats_keep_a_user_online_then_the_sweep_takes_them_offline(m
     assert offline["last_seen"].endswith("Z")
     body = await status_of(server, "u1")
     assert body["is_online"] is False and body["online_status"] == "offline" and body["last_seen"] is not None
-    assert server.app[keys.JOBS].status["users_offline"].last_run is not None
+    assert (await server.app[SERVICES].jobs.statuses())["users_offline"]["last_run"] is not None
 
 
 async def test_logout_is_offline_at_once_and_the_next_request_is_online_again(make_server) -> None:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from db.users import UserDirectory
 from domain.identity import Identity
-from presence import keys
+from infra.broadcast import NullBroadcaster
+from infra.cooldowns import MemoryCooldowns
+from infra.settings import Settings
+from presence.app import RUNTIME
+from services.user_status import UserStatus
 from tests.users_support import count_statements, database
 
 USERS = 100
@@ -28,7 +31,8 @@ async def test_a_thousand_heartbeats_a_second_from_100_users_cost_about_10_write
     clock = FakeClock()
     start = clock.now
     async with database(database_url) as sessions:
-        users = UserDirectory(sessions, clock, touch_throttle=10, offline_after=1800)
+        settings = Settings(user_touch_throttle=10, user_offline_after=1800)
+        users = UserStatus(sessions, clock, NullBroadcaster(), settings, MemoryCooldowns())
         people = [Identity(f"u{n}", "user", "co-1") for n in range(USERS)]
         engine = sessions.kw["bind"]
         with count_statements(engine, "UPDATE users") as updates:
@@ -45,7 +49,7 @@ async def test_a_thousand_heartbeats_a_second_from_100_users_cost_about_10_write
 async def test_rest_heartbeats_are_throttled_end_to_end(make_server) -> None:
     throttle = 30.0  # much longer than the run, so the bound below stays tight on a slow machine
     server = await make_server(user_touch_throttle=throttle)
-    engine = server.app[keys.ENGINE]
+    engine = server.app[RUNTIME].engine
     tokens = [server.auth(f"u{n}", "user", "co-1") for n in range(USERS)]
 
     async def beat(n: int) -> None:

@@ -5,7 +5,9 @@ grace, many tabs, away, typing, and server-side timeouts."""
 from __future__ import annotations
 
 import asyncio
+import time
 
+from presence.app import RUNTIME
 from tests.conftest import Server
 
 
@@ -88,7 +90,7 @@ async def test_a_silent_socket_times_out_and_is_disconnected(server: Server) -> 
     agents hear reason timeout, and a late heartbeat does not bring a ghost back."""
     await server.conversation("c1")
     _, agent = await server.agent("c1")
-    widget, _ = await server.widget("c1")
+    _, widget_log = await server.widget("c1")
     await agent.next("customer:online")
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -96,27 +98,25 @@ async def test_a_silent_socket_times_out_and_is_disconnected(server: Server) -> 
     assert offline["reason"] == "timeout"
     s = server.settings
     assert s.widget_offline_after <= loop.time() - started < s.widget_offline_after + s.widget_sweep_every + 0.5
-    for _ in range(50):  # the server disconnects it: wait for the client to notice
-        if not widget.connected:
-            break
-        await asyncio.sleep(0.02)
-    assert not widget.connected
+    await widget_log.disconnected()  # the server disconnects it
     assert (await snapshot(server, "c1"))["isOnline"] is False
 
 
 async def test_a_late_heartbeat_of_an_expired_lease_is_refused(make_server) -> None:
     """No ghost: a heartbeat that arrives after the lease expired is refused and
-    the customer stays offline."""
-    server = await make_server(widget_offline_after=0.3, widget_sweep_every=30)  # sweep too slow to disconnect
+    the customer stays offline. The lease is expired as the sweep does it, but
+    without the sweep's disconnect, so the late heartbeat surely reaches the server."""
+    server = await make_server(widget_offline_after=0.3, widget_sweep_every=30)
     await server.conversation("c1")
     _, agent = await server.agent("c1")
     widget, _ = await server.widget("c1")
     await agent.next("customer:online")
     await asyncio.sleep(0.4)
-    await server.app[__import__("presence.keys", fromlist=["JOBS"]).JOBS].run("widget_leases")
+    store = server.app[RUNTIME].store
+    assert await store.expire("c1", widget.get_sid(), time.time(), server.settings.widget_offline_after) is not None
     assert (await agent.next("customer:offline"))["reason"] == "timeout"
-    ack = await widget.call("widget:heartbeat", ids("c1")) if widget.connected else {"ok": False}
-    assert ack["ok"] is False
+    ack = await widget.call("widget:heartbeat", ids("c1"), timeout=5)
+    assert ack == {"ok": False, "error": "This socket's lease has expired; send widget:online again"}
     assert (await snapshot(server, "c1"))["isOnline"] is False
     assert agent.pending("customer:online") == []
 
@@ -235,29 +235,23 @@ async def test_a_new_session_voids_the_old_sessions_sockets(server: Server) -> N
     """PUT with another sessionId: the old session's tabs no longer count; agents hear `closed`."""
     await server.conversation("c1", session_id="old")
     _, agent = await server.agent("c1")
-    widget, _ = await server.widget("c1", session_id="old")
+    widget, widget_log = await server.widget("c1", session_id="old")
     await agent.next("customer:online")
     await server.conversation("c1", session_id="new")
     offline = await agent.next("customer:offline")
     assert offline["reason"] == "closed"
     assert (await snapshot(server, "c1"))["isOnline"] is False
-    ack = (
-        await widget.call("widget:heartbeat", {"conversationId": "c1", "sessionId": "old"})
-        if widget.connected
-        else {"ok": False}
-    )
-    assert ack["ok"] is False
+    # The old session's socket is disconnected by the server: it can never heartbeat again.
+    await widget_log.disconnected()
+    assert not widget.connected
     await server.widget("c1", session_id="new")
     assert (await agent.next("customer:online"))["sessionId"] == "new"
 
 
 async def test_a_socket_that_never_says_online_is_disconnected(make_server) -> None:
     server = await make_server(widget_offline_after=0.5)
-    idle, _ = await server.socket()
-    for _ in range(100):
-        if not idle.connected:
-            break
-        await asyncio.sleep(0.05)
+    idle, idle_log = await server.socket()
+    await idle_log.disconnected()
     assert not idle.connected
 
 

@@ -1,26 +1,15 @@
-"""Conversations registered by the host application (§3)."""
+"""Conversations registered by the host application (§3). Nothing here commits."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Conversation
-
-
-class CompanyChange(Exception):
-    """A conversation cannot move to another company."""
-
-
-@dataclass(frozen=True, slots=True)
-class Registered:
-    conversation: Conversation
-    created: bool
+from db.upsert import insert_for
 
 
 async def get(session: AsyncSession, conversation_id: str) -> Conversation | None:
@@ -39,7 +28,7 @@ async def get_many(session: AsyncSession, ids: Iterable[str]) -> dict[str, Conve
 async def record_departure(
     session: AsyncSession, conversation_id: str, last_seen: datetime, last_heartbeat: datetime | None
 ) -> None:
-    """Keeps the customer's last departure (never moving it back). Commits."""
+    """Keeps the customer's last departure (never moving it back)."""
     await session.execute(
         update(Conversation)
         .where(
@@ -48,7 +37,6 @@ async def record_departure(
         )
         .values(last_seen=last_seen, last_heartbeat=last_heartbeat)
     )
-    await session.commit()
 
 
 async def register(
@@ -59,21 +47,13 @@ async def register(
     session_id: str,
     customer_name: str | None,
     now: datetime,
-) -> Registered:
-    """Creates or updates; `CompanyChange` if the stored company differs. Commits."""
-    for attempt in range(2):
-        existing = await session.get(Conversation, conversation_id, with_for_update=True)
-        if existing is not None:
-            if existing.company_id != company_id:
-                await session.rollback()
-                raise CompanyChange
-            existing.platform = platform
-            existing.session_id = session_id
-            existing.customer_name = customer_name
-            existing.updated_at = now
-            await session.commit()
-            return Registered(existing, created=False)
-        conv = Conversation(
+) -> tuple[Conversation, bool] | None:
+    """Creates or updates: `(conversation, created)`, or None when the stored company
+    differs (a conversation never moves). Two PUTs of a new id at once: one inserts,
+    the other finds that row locked and updates it after."""
+    inserted = await session.execute(
+        insert_for(session, Conversation)
+        .values(
             id=conversation_id,
             company_id=company_id,
             platform=platform,
@@ -82,14 +62,19 @@ async def register(
             created_at=now,
             updated_at=now,
         )
-        session.add(conv)
-        try:
-            await session.commit()
-        except IntegrityError:
-            # Two PUTs of a new id at once: the other one created it; update that.
-            await session.rollback()
-            if attempt:
-                raise
-            continue
-        return Registered(conv, created=True)
-    raise AssertionError("unreachable")
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(Conversation.id)
+    )
+    created = inserted.first() is not None
+    conv = await session.get(Conversation, conversation_id, with_for_update=True, populate_existing=True)
+    assert conv is not None
+    if created:
+        return conv, True
+    if conv.company_id != company_id:
+        return None
+    conv.platform = platform
+    conv.session_id = session_id
+    conv.customer_name = customer_name
+    conv.updated_at = now
+    await session.flush()
+    return conv, False

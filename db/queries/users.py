@@ -1,6 +1,6 @@
 """App-user online status (§4): the touch, logout, the sweep, the admin reads.
 
-Each function is one unit of work on the session it is given and commits.
+Nothing here commits: the caller's unit of work does (`async with db.begin()`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ async def touch(session: AsyncSession, user_id: str, now: datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     if kept.rowcount:
-        await session.commit()
         return False
     came = await session.execute(
         update(User)
@@ -47,9 +46,7 @@ async def touch(session: AsyncSession, user_id: str, now: datetime) -> bool:
         .returning(User.id)
         .execution_options(synchronize_session=False)
     )
-    went_online = came.first() is not None
-    await session.commit()
-    return went_online
+    return came.first() is not None
 
 
 async def logout(session: AsyncSession, user_id: str, now: datetime) -> bool:
@@ -66,7 +63,6 @@ async def logout(session: AsyncSession, user_id: str, now: datetime) -> bool:
         await session.execute(
             update(User).where(User.id == user_id).values(last_seen=now).execution_options(synchronize_session=False)
         )
-    await session.commit()
     return went_offline
 
 
@@ -83,9 +79,7 @@ async def sweep(session: AsyncSession, cutoff: datetime) -> list[tuple[str, date
         .returning(User.id, User.last_seen)
         .execution_options(synchronize_session=False)
     )
-    gone = [(row.id, row.last_seen) for row in result]
-    await session.commit()
-    return gone
+    return [(row.id, row.last_seen) for row in result]
 
 
 def _online_now(cutoff: datetime):  # type: ignore[no-untyped-def]
@@ -117,7 +111,7 @@ async def online_page(session: AsyncSession, cutoff: datetime, limit: int, offse
 
 
 async def ensure_many(session: AsyncSession, user_ids: Iterable[str], now: datetime) -> None:
-    """Creates the users not yet known (role `user`, no name, offline). Does not commit."""
+    """Creates the users not yet known (role `user`, no name, offline)."""
     rows = [
         {"id": uid, "name": None, "role": "user", "company_id": None, "created_at": now, "is_online": False}
         for uid in sorted(set(user_ids))  # one lock order for every writer (no deadlocks)
@@ -125,3 +119,17 @@ async def ensure_many(session: AsyncSession, user_ids: Iterable[str], now: datet
     for start in range(0, len(rows), 500):
         chunk = rows[start : start + 500]
         await session.execute(insert_for(session, User).values(chunk).on_conflict_do_nothing(index_elements=["id"]))
+
+
+async def ensure_person(
+    session: AsyncSession, user_id: str, name: str | None, role: str, company_id: str | None, now: datetime
+) -> None:
+    """The person's row exists, with the token's name when it carries one."""
+    stmt = insert_for(session, User).values(
+        id=user_id, name=name, role=role, company_id=company_id, created_at=now, is_online=False
+    )
+    if name is not None:
+        stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={"name": name})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["id"])
+    await session.execute(stmt)

@@ -5,6 +5,16 @@ conversation's room, for the whole cluster. It applies the pure transitions of
 `domain.widget_presence` atomically and answers the two questions the sweep
 asks: which leases have expired, and which pending departures are due. Nothing
 outside a store knows whether the state is in this process or in Redis.
+
+Ordering (SPEC.md §3: agents hear a conversation's changes in the order they
+happened). Every transition that has something to tell produces a `Change`,
+and the store hands each node the changes of every node in one order, the
+order the transitions were applied: the memory store calls the listener inside
+the transition itself; the Redis store publishes the change in the same
+MULTI/EXEC as the state it describes, so Redis orders both alike, and every
+node (this one included) delivers what its subscription receives, in turn.
+A departure's `customer:offline` therefore can never overtake the
+`customer:online` of a return that was applied after it, on any node.
 """
 
 from __future__ import annotations
@@ -18,6 +28,24 @@ from domain.widget_presence import CustomerPresence, DepartureReason, Notice
 FORGET_IDLE_AFTER = 3600.0
 """A conversation offline this long (no socket, no pending departure) is forgotten
 by the store; its last departure is kept in the database (`conversations.last_seen`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What the agents of one conversation must be told about one transition."""
+
+    conversation_id: str
+    session_id: str
+    notices: tuple[Notice, ...]
+    last_seen: float | None
+
+
+ChangeListener = Callable[[Change], None]
+"""Called once per change, in the cluster-wide order of transitions; must not block."""
+
+
+def change_of(p: CustomerPresence, notices: list[Notice]) -> Change:
+    return Change(p.conversation_id, p.session_id, tuple(notices), p.last_seen)
 
 
 @dataclass(slots=True)
@@ -37,6 +65,9 @@ class PresenceStore(Protocol):
 
     async def set_hidden(self, conversation_id: str, sid: str, hidden: bool, now: float) -> Outcome | None:
         """The socket's tab was hidden or shown; None when it holds no lease."""
+
+    async def typing(self, conversation_id: str, sid: str, is_typing: bool, now: float) -> Outcome | None:
+        """Relays the customer's typing, in order with the transitions; None when the socket holds no lease."""
 
     async def drop(
         self, conversation_id: str, sid: str, now: float, reason: DepartureReason, grace: float
@@ -78,6 +109,9 @@ class PresenceStore(Protocol):
 
     async def forget_node(self, node: str, now: float) -> list[Outcome]:
         """Drops every socket and room membership of a lost node; what agents must be told."""
+
+    def listen(self, listener: ChangeListener) -> None:
+        """Sets this node's listener of changes (before `start`)."""
 
     async def start(self, on_forgotten: Callable[[], Awaitable[None]] | None = None) -> None:
         """Starts whatever the store keeps running (a node keepalive); `on_forgotten`

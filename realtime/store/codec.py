@@ -6,7 +6,8 @@ from typing import Any
 
 import orjson
 
-from domain.widget_presence import CustomerPresence, PendingDeparture, SocketLease
+from domain.widget_presence import CustomerPresence, Notice, PendingDeparture, SocketLease
+from realtime.store.base import Change
 
 
 def dumps(p: CustomerPresence) -> bytes:
@@ -35,3 +36,24 @@ def loads(raw: bytes | str) -> CustomerPresence:
         online_since=d["os"],
         pending=None if pending is None else PendingDeparture(pending[0], pending[1], pending[2]),
     )
+
+
+def dumps_change(change: Change) -> bytes:
+    """A `Change` as compact JSON, for the changes channel."""
+    return orjson.dumps(
+        {
+            "c": change.conversation_id,
+            "s": change.session_id,
+            "ls": change.last_seen,
+            "n": [[n.kind, n.at, n.devices, n.reason, n.hidden, n.away, n.is_typing] for n in change.notices],
+        }
+    )
+
+
+def loads_change(raw: bytes | str) -> Change:
+    d: dict[str, Any] = orjson.loads(raw)
+    notices = tuple(
+        Notice(kind, at, devices, reason=reason, hidden=hidden, away=away, is_typing=is_typing)
+        for kind, at, devices, reason, hidden, away, is_typing in d["n"]
+    )
+    return Change(d["c"], d["s"], notices, d["ls"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from domain.clock import Clock
-from presence.settings import Settings
+from infra.settings import Settings
 from realtime.store.base import PresenceStore
 from realtime.store.memory import MemoryPresenceStore
 

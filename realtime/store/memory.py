@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from domain import widget_presence as rules
 from domain.widget_presence import CustomerPresence, DepartureReason, Notice
-from realtime.store.base import FORGET_IDLE_AFTER, Outcome
+from realtime.store.base import FORGET_IDLE_AFTER, ChangeListener, Outcome, change_of
 
 
 class MemoryPresenceStore:
@@ -23,6 +23,15 @@ class MemoryPresenceStore:
         self._departures: dict[str, float] = {}  # conversation -> grace deadline
         self._rooms: dict[str, set[str]] = {}
         self._idle: dict[str, float] = {}  # conversation -> offline since, oldest first
+        self._listener: ChangeListener | None = None
+
+    def listen(self, listener: ChangeListener) -> None:
+        self._listener = listener
+
+    def _tell(self, p: CustomerPresence, notices: list[Notice]) -> None:
+        """Inside the transition (no await between): changes reach the listener in the order applied."""
+        if notices and self._listener is not None:
+            self._listener(change_of(p, notices))
 
     def _apply(
         self, conversation_id: str, change: Callable[[CustomerPresence], list[Notice] | None], now: float
@@ -34,6 +43,7 @@ class MemoryPresenceStore:
         if notices is None:
             return None
         self._index(p, now)
+        self._tell(p, notices)
         return Outcome(p, notices)
 
     def _index(self, p: CustomerPresence, now: float) -> None:
@@ -66,6 +76,7 @@ class MemoryPresenceStore:
         notices = rules.bind(p, sid, node, now, session_id)
         self._push_lease(conversation_id, sid, now)
         self._index(p, now)
+        self._tell(p, notices)
         return Outcome(p, notices)
 
     async def heartbeat(self, conversation_id: str, sid: str, now: float) -> Outcome | None:
@@ -76,6 +87,9 @@ class MemoryPresenceStore:
 
     async def set_hidden(self, conversation_id: str, sid: str, hidden: bool, now: float) -> Outcome | None:
         return self._apply(conversation_id, lambda p: rules.set_hidden(p, sid, hidden, now), now)
+
+    async def typing(self, conversation_id: str, sid: str, is_typing: bool, now: float) -> Outcome | None:
+        return self._apply(conversation_id, lambda p: rules.typing(p, sid, is_typing, now), now)
 
     async def drop(
         self, conversation_id: str, sid: str, now: float, reason: DepartureReason, grace: float

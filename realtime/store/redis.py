@@ -17,6 +17,8 @@ Keys (prefix `P`, default `presence:`):
   P nodes                   zset node -> last keepalive
   P node:{node}:socks       set "{conversation}\\n{sid}" (widget sockets)
   P node:{node}:rooms       set "{conversation}\\n{sid}" (agent memberships)
+  P changes                 channel: every `Change`, published in the transaction
+                            that made it, so all nodes receive them in one order
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ import random
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.exceptions import WatchError
 
 from domain import widget_presence as rules
 from domain.clock import Clock
 from domain.widget_presence import CustomerPresence, DepartureReason, Notice
 from realtime.store import codec
-from realtime.store.base import FORGET_IDLE_AFTER, Outcome
+from realtime.store.base import FORGET_IDLE_AFTER, ChangeListener, Outcome, change_of
 
 log = logging.getLogger("presence.store.redis")
 
@@ -62,7 +65,12 @@ class RedisPresenceStore:
         self._clock = clock
         self._keepalive_every = keepalive_every
         self._keepalive: asyncio.Task[None] | None = None
+        self._subscriber: asyncio.Task[None] | None = None
         self._on_forgotten: Reclaim | None = None
+        self._listener: ChangeListener | None = None
+
+    def listen(self, listener: ChangeListener) -> None:
+        self._listener = listener
 
     # ---------------------------------------------------------------- keys
     def _k(self, conversation_id: str) -> str:
@@ -89,6 +97,10 @@ class RedisPresenceStore:
     def _nodes(self) -> str:
         return f"{self._p}nodes"
 
+    @property
+    def _changes(self) -> str:
+        return f"{self._p}changes"
+
     # ---------------------------------------------------------------- transitions
     async def _apply(
         self,
@@ -114,12 +126,17 @@ class RedisPresenceStore:
                     if notices is None:
                         await pipe.unwatch()
                         return None
+                    state = codec.dumps(p)
                     pipe.multi()
-                    pipe.set(key, codec.dumps(p))
-                    if not p.sockets and p.pending is None:
-                        # Offline: forgotten after a while (lastSeen is in the database).
-                        pipe.expire(key, int(FORGET_IDLE_AFTER))
-                    self._write_indexes(pipe, p, before)
+                    if state != raw:  # a relayed event (typing) changes nothing stored
+                        pipe.set(key, state)
+                        if not p.sockets and p.pending is None:
+                            # Offline: forgotten after a while (lastSeen is in the database).
+                            pipe.expire(key, int(FORGET_IDLE_AFTER))
+                        self._write_indexes(pipe, p, before)
+                    if notices:
+                        # In the same transaction as the state: Redis orders both alike (module doc).
+                        pipe.publish(self._changes, codec.dumps_change(change_of(p, notices)))
                     await pipe.execute()
                     return Outcome(p, notices)
                 except WatchError:
@@ -157,6 +174,9 @@ class RedisPresenceStore:
 
     async def set_hidden(self, conversation_id: str, sid: str, hidden: bool, now: float) -> Outcome | None:
         return await self._apply(conversation_id, lambda p: rules.set_hidden(p, sid, hidden, now))
+
+    async def typing(self, conversation_id: str, sid: str, is_typing: bool, now: float) -> Outcome | None:
+        return await self._apply(conversation_id, lambda p: rules.typing(p, sid, is_typing, now))
 
     async def drop(
         self, conversation_id: str, sid: str, now: float, reason: DepartureReason, grace: float
@@ -242,8 +262,41 @@ class RedisPresenceStore:
         If another node took this one for dead (a long stall, a Redis blip) and
         forgot its sockets, `on_forgotten` is called to claim them back."""
         self._on_forgotten = on_forgotten
+        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(self._changes)  # before any transition of ours can publish
+        self._subscriber = asyncio.create_task(self._receive(pubsub), name=f"changes:{self._node}")
         await self._r.zadd(self._nodes, {self._node: self._clock()})
         self._keepalive = asyncio.create_task(self._keep_alive(), name=f"keepalive:{self._node}")
+
+    async def _receive(self, pubsub: PubSub) -> None:
+        """Hands every change, this node's included, to the listener in the order Redis
+        published them; resubscribes with a capped backoff if the connection drops."""
+        pause = 0.05
+        try:
+            while True:
+                try:
+                    async for message in pubsub.listen():
+                        pause = 0.05
+                        if message.get("type") != "message" or self._listener is None:
+                            continue
+                        try:
+                            self._listener(codec.loads_change(message["data"]))
+                        except Exception:
+                            log.exception("could not deliver a presence change")
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.warning("presence changes subscription lost; resubscribing in %.2f s", pause, exc_info=True)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+                with contextlib.suppress(Exception):
+                    await pubsub.subscribe(self._changes)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
 
     async def _keep_alive(self) -> None:
         while True:
@@ -262,6 +315,11 @@ class RedisPresenceStore:
         return bool(await self._r.ping())
 
     async def close(self) -> None:
+        if self._subscriber is not None:
+            self._subscriber.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._subscriber
+            self._subscriber = None
         if self._keepalive is not None:
             self._keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,9 +1,12 @@
-"""What nodes share when PRESENCE_REDIS_URL is set: one Redis client, and the
-lock that makes each periodic job run once per period across the cluster."""
+"""What nodes share when PRESENCE_REDIS_URL is set: one Redis client, the lock
+that makes each periodic job run once per period across the cluster, and the
+book of each job's last run (so any node's `/api/health` tells the cluster's)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -44,6 +47,44 @@ class RedisJobLock:
     async def extend(self, job: str, period: float) -> bool:
         ttl_ms = max(1, int(period * 1000 * 0.9))
         return bool(await self._r.eval(_EXTEND_IF_MINE, 1, f"{self._p}job:{job}", self._node, ttl_ms))
+
+
+class JobBook(Protocol):
+    async def write(self, job: str, last_run: float, last_result: Any) -> None:
+        """Records a job's run (whichever node ran it)."""
+
+    async def read(self) -> dict[str, tuple[float, Any]]:
+        """`{job: (last_run, last_result)}` of every job that ran, on any node."""
+
+
+class LocalJobBook:
+    def __init__(self) -> None:
+        self._runs: dict[str, tuple[float, Any]] = {}
+
+    async def write(self, job: str, last_run: float, last_result: Any) -> None:
+        self._runs[job] = (last_run, last_result)
+
+    async def read(self) -> dict[str, tuple[float, Any]]:
+        return dict(self._runs)
+
+
+class RedisJobBook:
+    """One hash, job -> JSON `[last_run, last_result]`, shared by every node (and CLI run)."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._r = redis
+        self._key = f"{prefix}jobs"
+
+    async def write(self, job: str, last_run: float, last_result: Any) -> None:
+        await self._r.hset(self._key, job, orjson.dumps([last_run, last_result]))
+
+    async def read(self) -> dict[str, tuple[float, Any]]:
+        raw = await self._r.hgetall(self._key)
+        runs: dict[str, tuple[float, Any]] = {}
+        for job, value in raw.items():
+            last_run, last_result = orjson.loads(value)
+            runs[job.decode() if isinstance(job, bytes) else job] = (last_run, last_result)
+        return runs
 
 
 # Extends the lock only if this node still holds it (atomic compare-and-expire).

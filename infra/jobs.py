@@ -1,7 +1,11 @@
 """Periodic jobs on APScheduler, with what each did last (for `/api/health`).
 
 A job is an async function returning a short result (a count). It never runs
-twice at once on a node (`max_instances=1`), and missed runs are coalesced.
+twice at once on a node (`max_instances=1`), missed runs are coalesced, and
+with Redis each period's run happens on one node only (`JobLock`). A run
+started by hand (an admin or cron request, a CLI command) goes through `run`
+too, so health reports it; its outcome is written to the `JobBook`, which
+with Redis is shared, so every node reports the cluster's last run.
 """
 
 from __future__ import annotations
@@ -10,64 +14,83 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from domain.clock import Clock, iso
-from presence.cluster import JobLock, LocalJobLock
-from presence.metrics import Metrics
+from infra.cluster import JobBook, JobLock, LocalJobBook, LocalJobLock
+from infra.metrics import Metrics
 
 log = logging.getLogger("presence.jobs")
 
 Job = Callable[[], Awaitable[Any]]
 
 
-@dataclass(slots=True)
-class JobStatus:
-    last_run: float | None = None
-    last_result: Any = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {"last_run": iso(self.last_run), "last_result": self.last_result}
-
-
 class JobRunner:
-    def __init__(self, clock: Clock, metrics: Metrics, lock: JobLock | None = None) -> None:
+    def __init__(
+        self, clock: Clock, metrics: Metrics, lock: JobLock | None = None, book: JobBook | None = None
+    ) -> None:
         self._clock = clock
         self._metrics = metrics
         self._lock: JobLock = lock if lock is not None else LocalJobLock()
+        self._book: JobBook = book if book is not None else LocalJobBook()
         self._jobs: dict[str, tuple[float, Job]] = {}
-        self.status: dict[str, JobStatus] = {}
         self._scheduler: AsyncIOScheduler | None = None
         self._running: set[asyncio.Task[Any]] = set()
 
     def add(self, name: str, every: float, job: Job) -> None:
         """Runs `job` every `every` seconds once started (0 disables the period, not the job)."""
         self._jobs[name] = (every, job)
-        self.status[name] = JobStatus()
 
-    async def run(self, name: str) -> Any:
-        """Runs a job now (also what the scheduler calls), recording its outcome."""
+    @property
+    def names(self) -> list[str]:
+        return list(self._jobs)
+
+    async def run(self, name: str, reraise: bool = False) -> Any:
+        """Runs a job now (also what the scheduler calls), recording its outcome.
+        A failure is logged and recorded; `reraise` also hands it to the caller
+        (a command or a request that ran the job by hand), else the result is None.
+
+        The job runs in a task of its own, tracked for shutdown; the caller only
+        awaits it, so cancelling the caller (a client that hung up) never cancels
+        the job half-way, and shutting down cancels the job, never the caller."""
         _, job = self._jobs[name]
+        task = asyncio.create_task(self._record(name, job, reraise), name=f"job:{name}")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return await asyncio.shield(task)
+
+    async def _record(self, name: str, job: Job, reraise: bool) -> Any:
         started = self._clock()
-        task = asyncio.current_task()
-        if task is not None:
-            self._running.add(task)
         try:
             result = await job()
         except Exception as e:
             self._metrics.sweeps.labels(name, "error").inc()
-            self.status[name] = JobStatus(started, {"error": str(e) or type(e).__name__})
             log.exception("job %s failed", name)
+            await self._write(name, started, {"error": str(e) or type(e).__name__})
+            if reraise:
+                raise
             return None
-        finally:
-            if task is not None:
-                self._running.discard(task)
         self._metrics.sweeps.labels(name, "ok").inc()
-        self.status[name] = JobStatus(started, result)
+        await self._write(name, started, result)
         return result
+
+    async def _write(self, name: str, started: float, result: Any) -> None:
+        try:
+            await self._book.write(name, started, result)
+        except Exception:
+            log.warning("job %s: could not record its run", name, exc_info=True)
+
+    async def statuses(self) -> dict[str, dict[str, Any]]:
+        """`{job: {"last_run", "last_result"}}` for every job of this server, as the
+        cluster last ran it (`last_run` null until some node has)."""
+        runs = await self._book.read()
+        out: dict[str, dict[str, Any]] = {}
+        for name in self._jobs:
+            last_run, last_result = runs.get(name, (None, None))
+            out[name] = {"last_run": iso(last_run), "last_result": last_result}
+        return out
 
     async def _scheduled(self, name: str) -> None:
         """A scheduled run: only on the node that holds this period's lock (§8)."""
@@ -120,7 +143,7 @@ class JobRunner:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        running = [t for t in self._running if t is not asyncio.current_task()]
+        running = list(self._running)
         for t in running:
             t.cancel()
         for t in running:

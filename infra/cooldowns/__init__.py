@@ -6,8 +6,8 @@ implement the same `CooldownStore`, and nothing outside this package may assume
 which one runs.
 """
 
-from presence.cooldowns.base import CooldownStore
-from presence.cooldowns.factory import create_cooldowns
-from presence.cooldowns.memory import MemoryCooldowns
+from infra.cooldowns.base import CooldownStore
+from infra.cooldowns.factory import create_cooldowns
+from infra.cooldowns.memory import MemoryCooldowns
 
 __all__ = ["CooldownStore", "MemoryCooldowns", "create_cooldowns"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from presence.cooldowns.base import CooldownStore
-from presence.cooldowns.memory import MemoryCooldowns
-from presence.settings import Settings
+from infra.cooldowns.base import CooldownStore
+from infra.cooldowns.memory import MemoryCooldowns
+from infra.settings import Settings
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -16,6 +16,6 @@ def create_cooldowns(settings: Settings, redis: Redis | None = None) -> Cooldown
     """In-process without Redis; with it, one claim per key for the whole cluster."""
     if redis is None:
         return MemoryCooldowns()
-    from presence.cooldowns.redis import RedisCooldowns
+    from infra.cooldowns.redis import RedisCooldowns
 
     return RedisCooldowns(redis, settings.redis_prefix)

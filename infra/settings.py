@@ -12,6 +12,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -55,6 +56,9 @@ class Settings:
     # and per socket (events) before 429 / a refused ack; bursts of twice that. 0: off.
     rate_limit: float = 50
     tracking_link_ttl: float = 604800
+    # Comma-separated origins whose pages may open sockets and call the API from a
+    # browser; `*` (the default) lets any page do so. Our own pages (PUBLIC_URL) always may.
+    allowed_origins: str = "*"
 
     # Where the random JWT secret is kept when PRESENCE_JWT_SECRET is unset.
     secret_file: Path = field(default=Path(SECRET_FILE))
@@ -112,11 +116,31 @@ class Settings:
                     f"{_env(shorter)} ({getattr(self, shorter):g}) must be less than {_env(longer)} "
                     f"({getattr(self, longer):g}), or clients would be timed out while doing their part"
                 )
+        for origin in self.allowed_origins.split(","):
+            origin = origin.strip()
+            if origin and origin != "*" and _origin(origin) != origin.rstrip("/"):
+                raise SettingsError(
+                    f"PRESENCE_ALLOWED_ORIGINS must list origins like https://app.example.com (scheme, host, "
+                    f"port; no path), or *, got {origin!r}"
+                )
         if "+" not in self.database_url.split("://", 1)[0]:
             raise SettingsError(
                 "PRESENCE_DATABASE_URL must name an async driver, e.g. sqlite+aiosqlite:///./presence.db "
                 f"or postgresql+psycopg://user@host/db, got {self.database_url!r}"
             )
+
+    def origins(self) -> list[str] | None:
+        """The allowed browser origins, or None for any (`*`); PUBLIC_URL's own included."""
+        raw = [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
+        if not raw or "*" in raw:
+            return None
+        own = _origin(self.public_url)
+        return raw if own in raw else [*raw, own]
+
+    def socket_origins(self) -> str | list[str]:
+        """`cors_allowed_origins` for the Socket.IO server."""
+        allowed = self.origins()
+        return "*" if allowed is None else allowed
 
     def resolved_jwt_secret(self) -> str:
         """PRESENCE_JWT_SECRET, or a random secret kept in `.presence-secret` (mode 0600)."""
@@ -135,6 +159,14 @@ class Settings:
         with os.fdopen(fd, "w") as fh:
             fh.write(secret + "\n")
         return secret
+
+
+def _origin(url: str) -> str:
+    """`scheme://host[:port]` of a URL, lower-cased (how browsers send Origin)."""
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.netloc:
+        return ""
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def _env(field_name: str) -> str:

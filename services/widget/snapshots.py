@@ -16,6 +16,7 @@ def snapshot_json(conv: Conversation, p: CustomerPresence | None, *, supported: 
         gone = supported and conv.last_seen is not None
         return {
             "conversationId": conv.id,
+            "customerName": conv.customer_name,
             "supported": supported,
             "isOnline": False,
             "lastHeartbeat": iso_dt(conv.last_heartbeat) if gone else None,
@@ -27,6 +28,7 @@ def snapshot_json(conv: Conversation, p: CustomerPresence | None, *, supported: 
         }
     return {
         "conversationId": conv.id,
+        "customerName": conv.customer_name,
         "supported": True,
         "isOnline": p.is_online,
         "lastHeartbeat": iso(p.last_heartbeat),

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 
-import socketio
-
 from domain.clock import Clock
-from presence.metrics import Metrics
-from presence.settings import Settings
-from realtime.connections import Connections
-from realtime.customer_feed import CustomerFeed
+from infra.broadcast import Broadcaster
+from infra.metrics import Metrics
+from infra.settings import Settings
 from realtime.store.base import PresenceStore
+from realtime.store.connections import Connections
+from services.widget.feed import CustomerFeed
 
 log = logging.getLogger("presence.widget")
 
@@ -27,15 +26,15 @@ class LeaseSweep:
         store: PresenceStore,
         feed: CustomerFeed,
         connections: Connections,
-        sio: socketio.AsyncServer,
+        broadcaster: Broadcaster,
         settings: Settings,
         clock: Clock,
         metrics: Metrics,
     ) -> None:
-        self.store = store
+        self._store = store
         self._feed = feed
         self._connections = connections
-        self._sio = sio
+        self._broadcaster = broadcaster
         self._settings = settings
         self._clock = clock
         self._metrics = metrics
@@ -51,28 +50,28 @@ class LeaseSweep:
         grace is over. The job `widget_leases`."""
         now = self._clock()
         offline_after = self._settings.widget_offline_after
-        expired = await self.store.expired(now, offline_after)
+        expired = await self._store.expired(now, offline_after)
         for conversation_id, sid in expired:
-            outcome = await self.store.expire(conversation_id, sid, now, offline_after)
+            outcome = await self._store.expire(conversation_id, sid, now, offline_after)
             if outcome is None:
                 continue  # refreshed since it was listed, or another sweep took it
             info = self._connections.get(sid)
             if info is not None and info.binding is not None and info.binding.conversation_id == conversation_id:
                 info.binding = None
-            await self._feed.tell(outcome)
+            await self._feed.record(outcome)
             log.debug("widget lease expired conversation=%s sid=%s", conversation_id, sid)
-            await self._sio.disconnect(sid)
+            await self._broadcaster.disconnect(sid)
         lost = 0
-        for node in await self.store.lost_nodes(now, self._node_lost_after):
-            for outcome in await self.store.forget_node(node, now):
+        for node in await self._store.lost_nodes(now, self._node_lost_after):
+            for outcome in await self._store.forget_node(node, now):
                 lost += 1
-                await self._feed.tell(outcome)
+                await self._feed.record(outcome)
         settled = 0
-        for conversation_id in await self.store.due_departures(now):
-            outcome = await self.store.settle(conversation_id, now)
+        for conversation_id in await self._store.due_departures(now):
+            outcome = await self._store.settle(conversation_id, now)
             if outcome is not None and outcome.notices:
                 settled += 1
-                await self._feed.tell(outcome)
+                await self._feed.record(outcome)
         self._metrics.swept.labels("widget_leases").inc(len(expired))
         result = {"expired": len(expired), "settled": settled}
         if lost:

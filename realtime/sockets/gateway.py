@@ -18,8 +18,10 @@ import socketio
 
 from domain.identity import Identity, TokenCodec, TokenError
 from domain.rate_limit import RateLimiter
-from presence.metrics import Metrics
-from realtime.connections import Connections, SocketInfo
+from domain.rooms import ADMINS_ROOM, user_room
+from infra.metrics import Metrics
+from realtime.store.connections import Connections, SocketInfo
+from services.errors import ServiceError
 
 log = logging.getLogger("presence.realtime")
 
@@ -28,19 +30,8 @@ EventHandler = Callable[[str, SocketInfo, Any], Awaitable[Ack]]
 SocketHook = Callable[[str, SocketInfo], Awaitable[None]]
 
 
-class Refused(Exception):
-    """An event is refused; the message is the ack's `error`."""
-
-
 def refused(message: str) -> Ack:
     return {"ok": False, "error": message}
-
-
-def user_room(sub: str) -> str:
-    return f"user:{sub}"
-
-
-ADMINS_ROOM = "admins"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +42,16 @@ class Route:
 
 class SocketGateway:
     def __init__(
-        self, sio: socketio.AsyncServer, tokens: TokenCodec, metrics: Metrics, limiter: RateLimiter | None = None
+        self,
+        sio: socketio.AsyncServer,
+        connections: Connections,
+        tokens: TokenCodec,
+        metrics: Metrics,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.sio = sio
         self._limiter = limiter
-        self.connections = Connections()
+        self.connections = connections
         self._tokens = tokens
         self._metrics = metrics
         self._routes: dict[str, Route] = {}
@@ -134,8 +130,8 @@ class SocketGateway:
                 return self._count(event, refused(f"{event} needs a token with role {' or '.join(route.roles)}"))
         try:
             ack = await route.handler(sid, info, data)
-        except Refused as e:
-            ack = refused(str(e))
+        except ServiceError as e:
+            ack = refused(e.message)
         except Exception:
             log.exception("event %s from %s failed", event, sid)
             ack = refused("Internal server error")

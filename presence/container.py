@@ -1,0 +1,154 @@
+"""The one builder of services, shared by the server (`presence.app`) and every
+CLI command (`open_services`).
+
+`build` makes the resources (engine, Redis client, presence store, cooldowns)
+and the services on them, all through the same code whoever calls it; only
+the `Broadcaster` differs: the Socket.IO server's, a CLI process's write-only
+Socket.IO Redis manager, or none. The one place that knows whether this is a
+cluster: with Redis, presence, cooldowns, job locks and job runs are shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.engine import SessionFactory, create_engine, create_session_factory
+from domain.clock import Clock, system_clock
+from domain.identity import TokenCodec
+from domain.rate_limit import RateLimiter
+from infra.broadcast import Broadcaster, NullBroadcaster
+from infra.cluster import LocalJobBook, LocalJobLock, RedisJobBook, RedisJobLock, connect_redis
+from infra.cooldowns import CooldownStore, create_cooldowns
+from infra.jobs import JobRunner
+from infra.metrics import Metrics
+from infra.settings import Settings
+from realtime.store import create_store
+from realtime.store.base import PresenceStore
+from realtime.store.connections import Connections
+from services.activity import ActivityTracker
+from services.operations import Operations
+from services.registry import Services
+from services.user_status import UserStatus
+from services.widget import AgentRooms, Conversations, WidgetPresence
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger("presence.container")
+
+SHUTDOWN_STEP = 5.0
+"""Seconds each shutdown step may take before the process goes on without it."""
+
+
+@dataclass(slots=True)
+class Runtime:
+    """The services and the resources behind them, to start and to close."""
+
+    services: Services
+    node_id: str
+    engine: AsyncEngine
+    db: SessionFactory
+    redis: Redis | None
+    store: PresenceStore
+    cooldowns: CooldownStore
+
+    async def start_node(self) -> None:
+        """What a serving node runs besides requests: the store's node keepalive
+        and change subscription, the feed to agents, the periodic jobs."""
+        widget = self.services.widget
+        await widget.start()
+
+        async def reclaim() -> None:  # this node was taken for dead: its live sockets count again
+            await widget.reclaim()
+            await self.services.agents.reclaim()
+
+        await self.store.start(reclaim)
+        self.services.jobs.start()
+
+    async def stop_jobs(self) -> None:
+        await bounded("jobs", self.services.jobs.shutdown())
+
+    async def close(self) -> None:
+        """Releases every resource, each step bounded so the process never hangs."""
+        await bounded("timers", self.services.widget.close())
+        await bounded("presence store", self.store.close())
+        await bounded("cooldowns", self.cooldowns.close())
+        await bounded("database", self.engine.dispose())
+        if self.redis is not None:
+            await bounded("redis", self.redis.aclose())
+
+
+async def bounded(step: str, work: Awaitable[object]) -> None:
+    """A shutdown step that cannot hang the process: it gets SHUTDOWN_STEP seconds."""
+    try:
+        async with asyncio.timeout(SHUTDOWN_STEP):
+            await work
+    except TimeoutError:
+        log.warning("shutdown: %s took over %s s; going on", step, SHUTDOWN_STEP)
+    except Exception:
+        log.exception("shutdown: %s failed; going on", step)
+
+
+def build(
+    settings: Settings, broadcaster: Broadcaster, clock: Clock = system_clock, node_id: str | None = None
+) -> Runtime:
+    settings.validate()
+    node_id = node_id or uuid.uuid4().hex[:12]
+    metrics = Metrics()
+    engine = create_engine(settings.database_url)
+    db = create_session_factory(engine)
+    redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    store = create_store(settings, node_id, clock, redis)
+    cooldowns = create_cooldowns(settings, redis)
+    connections = Connections()
+    if redis is not None:
+        lock, book = RedisJobLock(redis, settings.redis_prefix, node_id), RedisJobBook(redis, settings.redis_prefix)
+        jobs = JobRunner(clock, metrics, lock, book)
+    else:
+        jobs = JobRunner(clock, metrics, LocalJobLock(), LocalJobBook())
+    widget = WidgetPresence(db, clock, broadcaster, settings, store, connections, metrics, node_id)
+    conversations = Conversations(db, clock, store, widget)
+    users = UserStatus(db, clock, broadcaster, settings, cooldowns)
+    services = Services(
+        settings=settings,
+        clock=clock,
+        metrics=metrics,
+        tokens=TokenCodec(settings.resolved_jwt_secret()),
+        rate_limit=RateLimiter(settings.rate_limit, 2 * settings.rate_limit, clock),
+        jobs=jobs,
+        connections=connections,
+        widget=widget,
+        conversations=conversations,
+        agents=AgentRooms(conversations, broadcaster, store, connections, node_id),
+        users=users,
+        activity=ActivityTracker(db, clock, broadcaster, settings, cooldowns),
+        operations=Operations(db, store, jobs, redis is not None),
+    )
+    jobs.add("widget_leases", settings.widget_sweep_every, widget.sweep.run)
+    jobs.add("users_offline", settings.user_sweep_every, users.sweep)
+    return Runtime(services, node_id, engine, db, redis, store, cooldowns)
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings, clock: Clock = system_clock) -> AsyncIterator[Services]:
+    """The services for a CLI command: the same builder as the server's; with Redis,
+    what they tell sockets is published to every node through a write-only
+    Socket.IO Redis manager."""
+    from realtime.sockets.broadcaster import ManagerBroadcaster, redis_manager
+
+    broadcaster: Broadcaster = NullBroadcaster()
+    if settings.redis_url:
+        broadcaster = ManagerBroadcaster(redis_manager(settings.redis_url, settings.redis_prefix, write_only=True))
+    runtime = build(settings, broadcaster, clock)
+    try:
+        yield runtime.services
+    finally:
+        await runtime.close()

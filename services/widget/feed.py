@@ -1,0 +1,111 @@
+"""Telling agents what changed: `customer:*` events to room `conversation:{id}`
+(SPEC.md §3), each with the current device count.
+
+The presence store hands this node every change of every node in the order
+the transitions were applied (`realtime.store.base`); `deliver` queues them
+and one task sends them to this node's agents in that order. So the
+`customer:offline` of a departure never reaches an agent after the
+`customer:online` of a later return, whichever nodes made them.
+
+The node that made a departure also keeps it in the database (`departed`),
+after the agents' event is queued, so `lastSeen` outlives a restart and the
+store's memory without delaying or reordering anything agents hear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from db.engine import SessionFactory
+from db.queries import conversations
+from domain.clock import iso, to_datetime
+from domain.rooms import conversation_room
+from domain.widget_presence import Notice
+from infra.broadcast import Broadcaster
+from realtime.store.base import Change, Outcome
+
+log = logging.getLogger("presence.widget")
+
+
+def notice_payload(change: Change, n: Notice) -> dict[str, Any]:
+    """The payload of `customer:{n.kind}` (SPEC.md §3)."""
+    payload: dict[str, Any] = {
+        "conversationId": change.conversation_id,
+        "sessionId": change.session_id,
+        "timestamp": iso(n.at),
+        "devices": n.devices,
+    }
+    if n.kind == "offline":
+        payload["reason"] = n.reason
+        payload["lastSeen"] = iso(change.last_seen)
+    elif n.kind == "visibility":
+        payload["hidden"] = n.hidden
+        payload["away"] = n.away
+    elif n.kind == "typing":
+        payload["isTyping"] = n.is_typing
+    return payload
+
+
+class CustomerFeed:
+    def __init__(self, broadcaster: Broadcaster, db: SessionFactory) -> None:
+        self._broadcaster = broadcaster
+        self._db = db
+        self._outbox: asyncio.Queue[Change] = asyncio.Queue()
+        self._sender: asyncio.Task[None] | None = None
+
+    def deliver(self, change: Change) -> None:
+        """The store's listener: queues a change for this node's agents (never blocks)."""
+        self._outbox.put_nowait(change)
+
+    async def start(self) -> None:
+        self._sender = asyncio.create_task(self._send(), name="customer-feed")
+
+    async def _send(self) -> None:
+        while True:
+            change = await self._outbox.get()
+            room = conversation_room(change.conversation_id)
+            for n in change.notices:
+                try:
+                    await self._broadcaster.emit_local(f"customer:{n.kind}", notice_payload(change, n), room)
+                except Exception:
+                    log.exception("could not tell agents customer:%s of %s", n.kind, change.conversation_id)
+            self._outbox.task_done()
+
+    async def drained(self) -> None:
+        """Waits until every change queued so far has been sent."""
+        await self._outbox.join()
+
+    async def close(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+            self._sender = None
+
+    async def record(self, outcome: Outcome | None) -> None:
+        """Logs what a transition of this node changed, once, and keeps a departure
+        in the database. Never fails the caller: agents are told regardless, and
+        the next departure writes again."""
+        if outcome is None:
+            return
+        p = outcome.presence
+        for n in outcome.notices:
+            if n.kind == "online":
+                log.info("customer online conversation=%s devices=%d", p.conversation_id, n.devices)
+            elif n.kind == "offline":
+                log.info("customer offline conversation=%s reason=%s", p.conversation_id, n.reason)
+                if p.last_seen is None:
+                    continue
+                try:
+                    async with self._db.begin() as tx:
+                        await conversations.record_departure(
+                            tx,
+                            p.conversation_id,
+                            to_datetime(p.last_seen),
+                            None if p.last_heartbeat is None else to_datetime(p.last_heartbeat),
+                        )
+                except Exception:
+                    log.exception("could not keep the departure of %s", p.conversation_id)
