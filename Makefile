@@ -42,9 +42,12 @@ widget_js/dist/.built: $(BUNDLE_SRC)
 	cd widget_js && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 	touch $@
 
+# ruff (style), import-linter (imports run one way: see README "Where things are"), mypy (types).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff format .

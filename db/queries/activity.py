@@ -11,7 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import ColumnElement, bindparam, cast, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    SQLColumnExpression,
+    Table,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Date
 
@@ -37,9 +48,11 @@ async def record(session: AsyncSession, items: Sequence[Activity]) -> None:
     # concurrent batches touching the same users wait for each other instead of
     # deadlocking on PostgreSQL.
     items = sorted(items, key=lambda a: (a.user_id, a.at))
-    users = User.__table__.c  # Core, not ORM: an executemany, not a bulk update by primary key
+    table = User.__table__  # Core, not ORM: an executemany, not a bulk update by primary key
+    assert isinstance(table, Table)
+    users = table.c
     await session.execute(
-        update(User.__table__)
+        update(table)
         .where(
             users.id == bindparam("uid"),
             or_(users.last_activity_at.is_(None), users.last_activity_at < bindparam("at")),
@@ -53,11 +66,11 @@ async def record(session: AsyncSession, items: Sequence[Activity]) -> None:
         await session.execute(insert_for(session, UserActivityDay).values(chunk).on_conflict_do_nothing())
 
 
-def _since(col: ColumnElement[datetime], ts: float) -> ColumnElement[bool]:
+def _since(col: SQLColumnExpression[datetime | None], ts: float) -> ColumnElement[bool]:
     return col >= datetime.fromtimestamp(ts, UTC)
 
 
-def _count(*where: ColumnElement[bool]):  # type: ignore[no-untyped-def]
+def _count(*where: ColumnElement[bool]) -> ScalarSelect[int]:
     return select(func.count()).select_from(User).where(*where).scalar_subquery()
 
 
@@ -106,9 +119,9 @@ async def distinct_since(session: AsyncSession, first_day: date) -> int:
     return int(await session.scalar(select(func.count()).select_from(sub)) or 0)
 
 
-def utc_date(session: AsyncSession, col: ColumnElement[datetime]) -> ColumnElement[date]:
+def utc_date(session: AsyncSession, col: SQLColumnExpression[datetime | None]) -> ColumnElement[date]:
     """The UTC calendar date of a stored time (SQLite keeps naive UTC text)."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         return cast(func.timezone("UTC", col), Date)
     return func.date(col)
 
@@ -151,7 +164,7 @@ async def problems(session: AsyncSession, future_after: datetime, limit: int = 1
     )
     return Problems(
         list(nulls),
-        [(r[0], r[1]) for r in future],
+        [(r[0], r[1]) for r in future if r[1] is not None],
         [(r[0], r[1], _as_date(r[2])) for r in behind],
     )
 
@@ -214,8 +227,11 @@ async def backfill_rows(session: AsyncSession, items: Sequence[Activity]) -> int
     ids = list({a.user_id for a in items})
     current = dict((await session.execute(select(User.id, User.last_activity_at).where(User.id.in_(ids)))).all())
     missing = await _missing_days(session, items)
-    changed = sum(
-        1 for a in items if current.get(a.user_id) is None or current[a.user_id] < a.at or a.user_id in missing
-    )
+
+    def changes(a: Activity) -> bool:
+        last = current.get(a.user_id)
+        return last is None or last < a.at or a.user_id in missing
+
+    changed = sum(1 for a in items if changes(a))
     await record(session, items)
     return changed

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select, true, update
+from sqlalchemy import CursorResult, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import User
@@ -37,7 +38,7 @@ async def touch(session: AsyncSession, user_id: str, now: datetime) -> bool:
         .values(last_seen=now)
         .execution_options(synchronize_session=False)
     )
-    if kept.rowcount:
+    if cast(CursorResult[Any], kept).rowcount:
         return False
     came = await session.execute(
         update(User)

@@ -51,9 +51,12 @@ def _member(conversation_id: str, sid: str) -> str:
     return f"{conversation_id}{SEP}{sid}"
 
 
-def _split(member: bytes | str) -> tuple[str, str]:
-    text = member.decode() if isinstance(member, bytes) else member
-    conversation_id, _, sid = text.rpartition(SEP)
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _split(member: object) -> tuple[str, str]:
+    conversation_id, _, sid = _text(member).rpartition(SEP)
     return conversation_id, sid
 
 
@@ -196,7 +199,7 @@ class RedisPresenceStore:
 
     async def due_departures(self, now: float) -> list[str]:
         members = await self._r.zrangebyscore(self._departures, "-inf", now, start=0, num=10_000)
-        return [m.decode() if isinstance(m, bytes) else m for m in members]
+        return [_text(m) for m in members]
 
     async def snapshot(self, conversation_id: str) -> CustomerPresence | None:
         raw = await self._r.get(self._k(conversation_id))
@@ -227,7 +230,7 @@ class RedisPresenceStore:
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.hdel(self._room(conversation_id), sid)
             if node is not None:
-                pipe.srem(self._rooms_of(node.decode()), _member(conversation_id, sid))
+                pipe.srem(self._rooms_of(_text(node)), _member(conversation_id, sid))
             await pipe.execute()
 
     async def room_size(self, conversation_id: str) -> int:
@@ -236,7 +239,7 @@ class RedisPresenceStore:
     # ---------------------------------------------------------------- nodes
     async def lost_nodes(self, now: float, lost_after: float) -> list[str]:
         members = await self._r.zrangebyscore(self._nodes, "-inf", now - lost_after)
-        return [m.decode() if isinstance(m, bytes) else m for m in members if m != self._node.encode()]
+        return [node for node in map(_text, members) if node != self._node]
 
     async def forget_node(self, node: str, now: float) -> list[Outcome]:
         """Drops every socket and room membership a dead node held (reason `node_lost`)."""
