@@ -23,7 +23,7 @@ def _check_names(connection: Connection) -> set[tuple[str, str]]:
     found = set()
     for table in inspect(connection).get_table_names():
         for check in inspect(connection).get_check_constraints(table):
-            found.add((table, check["name"]))
+            found.add((table, str(check["name"])))
     return found
 
 
@@ -44,7 +44,7 @@ def _partial_indexes(connection: Connection) -> dict[str, str]:
             options = index.get("dialect_options", {})
             where = options.get("postgresql_where") or options.get("sqlite_where")
             if where is not None:
-                found[index["name"]] = str(where)
+                found[str(index["name"])] = str(where)
     return found
 
 
