@@ -8,7 +8,20 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, MetaData, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TextClause,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db.types import UTCDateTime
@@ -27,6 +40,14 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def status_is(value: str) -> TextClause:
+    """`status = '<value>'`, the condition of a partial index. Queries that must use
+    such an index write the same condition with a literal (`db.queries.literal_status`),
+    not a bound parameter: only a condition that matches the index's as written lets
+    PostgreSQL (generic plans, ON CONFLICT inference) and SQLite use it."""
+    return text(f"status = '{value}'")
+
+
 class User(Base):
     """A person the host application signs tokens for; created on first sight (§2)."""
 
@@ -40,11 +61,15 @@ class User(Base):
     is_online: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Livestream credits remaining (§7). Only ever changed by one guarded UPDATE
+    # (`credits = credits ± n`), never read-modify-written; the CHECK is the last word.
+    credits: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         # The offline sweep reads only online users past the timeout.
         Index("ix_users_online_last_seen", "is_online", "last_seen"),
         Index("ix_users_last_activity_at", "last_activity_at"),
+        CheckConstraint("credits >= 0", name="credits_not_negative"),
     )
 
 
@@ -78,3 +103,122 @@ class UserActivityDay(Base):
 
     # Daily counts read one day's range of this index (an index-only scan).
     __table_args__ = (Index("ix_user_activity_days_day", "day"),)
+
+
+class Meeting(Base):
+    """A Zoom meeting students get tracking links for (§6), registered by an admin."""
+
+    __tablename__ = "meetings"
+
+    id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    zoom_url: Mapped[str] = mapped_column(Text)
+    teacher_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH))
+    teacher_name: Mapped[str | None] = mapped_column(String(MAX_ID_LENGTH))
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AttendanceSession(Base):
+    """One student's attendance of one meeting, from the click to the last heartbeat (§6)."""
+
+    __tablename__ = "attendance_sessions"
+
+    id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), primary_key=True)
+    meeting_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), ForeignKey("meetings.id"))
+    student_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH))
+    student_name: Mapped[str | None] = mapped_column(String(MAX_ID_LENGTH))
+    clicked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    session_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    duration_minutes: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'completed', 'timeout')", name="status"),
+        # At most one ACTIVE session per student and meeting: a second click (or two
+        # clicks racing) finds the first one through INSERT … ON CONFLICT DO NOTHING.
+        Index(
+            "uq_attendance_sessions_active_student",
+            "meeting_id",
+            "student_id",
+            unique=True,
+            postgresql_where=status_is("active"),
+            sqlite_where=status_is("active"),
+        ),
+        # The timeout sweep reads only active sessions past the cutoff: its cost
+        # follows the sessions that expire, not the history.
+        Index(
+            "ix_attendance_sessions_active_last_activity_at",
+            "last_activity_at",
+            postgresql_where=status_is("active"),
+            sqlite_where=status_is("active"),
+        ),
+        # Reports, the payroll export and the admin list go by click time.
+        Index("ix_attendance_sessions_clicked_at", "clicked_at"),
+    )
+
+
+class CreditGrant(Base):
+    """Credits an admin added to a user (§7): with the charges, the balance's ledger
+    (`users.credits == sum(grants) - count(charges)`)."""
+
+    __tablename__ = "credit_grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), ForeignKey("users.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    granted_by: Mapped[str | None] = mapped_column(String(MAX_ID_LENGTH))
+
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+
+class Livestream(Base):
+    """A seller's livestream, metered in credit blocks while live (§7)."""
+
+    __tablename__ = "livestreams"
+
+    id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    # The number of blocks charged, which is also the number of the next block.
+    credits_consumed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("status IN ('scheduled', 'live', 'ended')", name="status"),
+        CheckConstraint(
+            "end_reason IS NULL OR end_reason IN ('manual', 'inactivity', 'credits_exhausted')", name="end_reason"
+        ),
+        CheckConstraint("credits_consumed >= 0", name="credits_consumed_not_negative"),
+        # The monitor reads `status = 'live'` (a short range of this index, however
+        # many ended streams there are); the admin list reads one status, newest first.
+        Index("ix_livestreams_status_created_at", "status", "created_at"),
+    )
+
+
+class LivestreamCharge(Base):
+    """One credit charged for one block of a stream (§7). The primary key makes a
+    block chargeable exactly once, whatever runs at the same time."""
+
+    __tablename__ = "livestream_charges"
+
+    livestream_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), ForeignKey("livestreams.id"), primary_key=True)
+    block: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), ForeignKey("users.id"), index=True)
+    credits: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    charged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    block_starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        CheckConstraint("block >= 0", name="block_not_negative"),
+        CheckConstraint("credits = 1", name="one_credit"),
+    )
