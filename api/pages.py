@@ -6,7 +6,12 @@ server still runs and `/static/*.js` answers 503 saying how to build them.
 
 from __future__ import annotations
 
+import html
+import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -17,7 +22,7 @@ routes = RouteTable("pages")
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE_DIR = ROOT / "widget_js" / "dist"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-BUNDLES = ("widget.js", "presence-agent.js")
+BUNDLES = ("widget.js", "presence-agent.js", "presence-user.js", "livestream.js", "tracking.js")
 
 # Pages load nothing from outside the server.
 PAGE_HEADERS = {
@@ -28,7 +33,7 @@ PAGE_HEADERS = {
 }
 
 
-@routes.get("/static/{name}", "The browser bundles: widget.js, presence-agent.js", access=PUBLIC, document=False)
+@routes.get("/static/{name}", "The browser bundles (§9)", access=PUBLIC, document=False)
 async def bundle(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if name not in BUNDLES:
@@ -61,3 +66,48 @@ async def demo_widget(request: web.Request) -> web.Response:
 @routes.get("/demo/agent", "Demo page: the agent's conversation header", access=PUBLIC, document=False)
 async def demo_agent(request: web.Request) -> web.Response:
     return page("demo_agent.html")
+
+
+@routes.get("/demo/stream", "Demo page: a seller's livestream credits", access=PUBLIC, document=False)
+async def demo_stream(request: web.Request) -> web.Response:
+    return page("demo_stream.html")
+
+
+# ---------------------------------------------------------------- tracking page (§6)
+
+PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """Replaces every `{{NAME}}` in one pass, so a value is never scanned for
+    another placeholder; each value must already be escaped for where it goes."""
+    missing = set(PLACEHOLDER.findall(template)) - set(values)
+    if missing:
+        raise KeyError(f"no value for {', '.join(sorted(missing))}")
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+def script_json(value: Any) -> str:
+    """JSON for a `<script type="application/json">` block: no `</script>` or
+    `<!--` can appear, and JSON.parse reads the escapes back."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_tracking_page(config: Mapping[str, Any]) -> str:
+    """The page `GET /t/<token>` answers (templates/tracking.html), for `config`
+    = {"sessionId", "secret", "heartbeatInterval", "zoomUrl", "meetingTitle"}."""
+    template = (TEMPLATES / "tracking.html").read_text(encoding="utf-8")
+    title = str(config.get("meetingTitle") or "Class")
+    return fill(template, {"CONFIG_JSON": script_json(dict(config)), "MEETING_TITLE": html.escape(title, quote=True)})
+
+
+def render_tracking_error(message: str) -> str:
+    """The page a forged, truncated or expired link answers (with status 400)."""
+    template = (TEMPLATES / "tracking_error.html").read_text(encoding="utf-8")
+    return fill(template, {"MESSAGE": html.escape(message, quote=True)})
+
+
+def html_page(text: str, status: int = 200) -> web.Response:
+    """An HTML answer with the pages' headers (strict CSP, no referrer, no store)."""
+    return web.Response(text=text, status=status, content_type="text/html", headers=PAGE_HEADERS)

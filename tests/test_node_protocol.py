@@ -2,7 +2,8 @@
 tests/node/` drives our running server with npm's `socket.io-client` (from
 widget_js/node_modules, not our bundle), so a Python-only client cannot hide a
 protocol quirk that a JavaScript widget would trip over. Also runs widget_js's
-own unit tests (`npm test`: the indicator's wording), so `make test` covers them."""
+own unit tests (`npm test`: the indicator's wording; the user, livestream and
+tracking clients' logic on fake clocks), so `make test` covers them."""
 
 from __future__ import annotations
 
@@ -90,6 +91,6 @@ async def test_the_reference_client_speaks_our_protocol(node: str, make_server) 
     await node_test(node, NODE_TESTS, env, minimum=11)
 
 
-async def test_the_indicator_wording(node: str) -> None:
-    """widget_js's own unit tests (`npm test`): no server, no browser."""
-    await node_test(node, ROOT / "widget_js" / "test")
+async def test_the_widget_js_unit_tests(node: str) -> None:
+    """widget_js's own unit tests (`npm test`, every `widget_js/test/*.test.mjs`): no server, no browser."""
+    await node_test(node, ROOT / "widget_js" / "test", minimum=60)

@@ -1,8 +1,12 @@
 // Builds the browser bundles served at /static/ (SPEC.md §9):
 //   src/widget.js          -> dist/widget.js          (global PresenceWidget)
 //   src/presence-agent.js  -> dist/presence-agent.js  (global PresenceAgent)
-// Each bundle carries its own copy of socket.io-client, so a page needs
-// nothing but the one script from our server (no CDN, nothing fetched later).
+//   src/presence-user.js   -> dist/presence-user.js   (global PresenceUser)
+//   src/livestream.js      -> dist/livestream.js      (global PresenceStream)
+//   src/tracking.js        -> dist/tracking.js        (global PresenceTracking: the attendance page)
+// Each bundle that opens a socket carries its own copy of socket.io-client, so
+// a page needs nothing but the one script from our server (no CDN, nothing
+// fetched later).
 //
 // Usage: npm run build            (minified, the served form)
 //        npm run build -- --dev   (readable, with inline source maps)
@@ -19,12 +23,15 @@ const clientVersion = pkg('node_modules/socket.io-client/package.json').version;
 const bundles = [
   { entry: 'src/widget.js', out: 'dist/widget.js', globalName: 'PresenceWidget' },
   { entry: 'src/presence-agent.js', out: 'dist/presence-agent.js', globalName: 'PresenceAgent' },
+  { entry: 'src/presence-user.js', out: 'dist/presence-user.js', globalName: 'PresenceUser' },
+  { entry: 'src/livestream.js', out: 'dist/livestream.js', globalName: 'PresenceStream' },
+  { entry: 'src/tracking.js', out: 'dist/tracking.js', globalName: 'PresenceTracking', socket: false },
 ];
 
 for (const b of bundles) {
   const banner =
     `/*! ${b.globalName} ${pkg('package.json').version} (presence server, SPEC.md section 9)` +
-    ` | bundles socket.io-client ${clientVersion} (MIT) */`;
+    (b.socket === false ? ' */' : ` | bundles socket.io-client ${clientVersion} (MIT) */`);
   await build({
     entryPoints: [join(here, b.entry)],
     outfile: join(here, b.out),
