@@ -16,14 +16,14 @@ def is_literal(column: Any, value: str) -> ColumnElement[bool]:
     for PostgreSQL and SQLite to use that index. `value` is one of our constants."""
     if "'" in value:
         raise ValueError("a literal status has no quotes")
-    return column == literal_column(f"'{value}'")  # type: ignore[no-any-return]
+    return column == literal_column(f"'{value}'")
 
 
 def lower(session: AsyncSession, expr: Any) -> ColumnElement[str]:
     """Unicode lower case in SQL: PostgreSQL's lower() (per the database's locale),
     SQLite's `unicode_lower()` registered by db.engine (its own folds ASCII only)."""
     if session.get_bind().dialect.name == "sqlite":
-        return getattr(func, SQLITE_LOWER)(expr)  # type: ignore[no-any-return]
+        return getattr(func, SQLITE_LOWER)(expr)
     return func.lower(expr)
 
 
