@@ -8,7 +8,6 @@ import asyncio
 import time
 from typing import Any
 
-from api.keys import SERVICES
 from presence.app import RUNTIME
 from tests.conftest import Server
 
