@@ -30,6 +30,7 @@ from domain.clock import Clock, system_clock
 from domain.rate_limit import RateLimiter
 from infra.metrics import Metrics
 from infra.settings import Settings
+from presence import perf
 from presence.container import Runtime, bounded, build
 from realtime.sockets.broadcaster import ServerBroadcaster, redis_manager
 from realtime.sockets.gateway import SocketGateway
@@ -79,6 +80,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app.on_response_prepare.append(security_headers)
     sio.attach(app)
+    perf.install(app, sio)  # perf: GC tuning and the transport measures (presence/perf.py, PRESENCE_PERF)
 
     limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit, clock)
     gateway = SocketGateway(
