@@ -6,16 +6,19 @@ runs). `none`: none of them (stock python-socketio / python-engineio
 behaviour, per-row departure writes, a database read per widget:online and
 per conversation:join). `-name,...`: all but those.
 
-| name       | where                                  | what it does |
-|------------|----------------------------------------|--------------|
-| gc         | infra/gc_tuning.py                     | gc.freeze() after start-up, gen-0 threshold 50,000 |
-| eio        | realtime/sockets/fast/engineio_loop.py | engine.io WebSocket loop without a task + wait_for per message; frames written synchronously, a socket whose send buffer passes a bound is closed |
-| emit       | realtime/sockets/fast/emit.py          | emit to a room without a task per recipient |
-| rooms      | realtime/sockets/fast/rooms.py         | python-socketio disconnect without scanning every room |
-| middleware | realtime/sockets/fast/engineio_loop.py | Socket.IO requests skip the REST middlewares (~2.5 KB per socket) |
-| departures | services/widget/departures.py          | lastSeen writes group-committed (a failed batch is retried) |
-| registry   | realtime/store (registrations)         | widget:online and conversation:join answered from the presence store's copy of the conversation (written by PUT), no database read |
-| uvloop     | presence/eventloop.py                  | uvloop's event loop when installed (`presence[fast]`) |
+- gc (infra/gc_tuning.py): gc.freeze() after start-up, gen-0 threshold 50,000.
+- eio (realtime/sockets/fast/engineio_loop.py): engine.io's WebSocket loop without a
+  task + wait_for per message; frames written without waiting for the peer, and a
+  socket whose send buffer stays past a bound is closed.
+- emit (realtime/sockets/fast/emit.py): emit to a room without a task per recipient.
+- rooms (realtime/sockets/fast/rooms.py): disconnect without scanning every room.
+- middleware (realtime/sockets/fast/engineio_loop.py): Socket.IO requests skip the
+  REST middlewares (~2.5 KB per socket).
+- departures (services/widget/departures.py): lastSeen writes group-committed; a
+  failed batch is retried.
+- registry (realtime/store registrations): widget:online and conversation:join read the
+  presence store's copy of the conversation (written by PUT), not the database.
+- uvloop (presence/eventloop.py): uvloop's event loop when installed (`presence[fast]`).
 """
 
 from __future__ import annotations

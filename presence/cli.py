@@ -25,22 +25,15 @@ def command(name: str) -> Callable[[Command], Command]:
 
 @command("serve")
 def serve(args: argparse.Namespace, settings: Settings) -> int:
-    from aiohttp import web
+    from presence import workers
 
-    from presence.app import create_app
-
-    if not _upgrade(settings):
+    why_not = workers.refusal(args.workers, settings)
+    if why_not is not None:
+        print(f"presence: {why_not}", file=sys.stderr)
+        return 2
+    if not _upgrade(settings):  # once, before any worker starts
         return 1
-    app = create_app(settings)
-    web.run_app(
-        app,
-        host=args.host,
-        port=args.port,
-        print=lambda _msg: log.info("serving on http://%s:%d", args.host, args.port),
-        access_log=None,
-        shutdown_timeout=5,
-    )
-    return 0
+    return workers.serve(args, settings)  # perf: one process, or --workers N on one port (presence/workers.py)
 
 
 @command("db upgrade")
@@ -112,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the server (migrations applied first)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the port (SO_REUSEPORT); more than 1 needs PRESENCE_REDIS_URL and "
+        "serves the WebSocket transport only",
+    )
+    p.add_argument(
+        "--loop", choices=["auto", "uvloop", "asyncio"], default="auto", help="event loop (auto: uvloop if installed)"
+    )
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")

@@ -24,6 +24,7 @@ from db.engine import SessionFactory, create_engine, create_session_factory
 from domain.clock import Clock, system_clock
 from domain.identity import TokenCodec
 from domain.rate_limit import RateLimiter
+from infra import perf
 from infra.broadcast import Broadcaster, NullBroadcaster
 from infra.cluster import LocalJobBook, LocalJobLock, RedisJobBook, RedisJobLock, connect_redis
 from infra.cooldowns import CooldownStore, create_cooldowns
@@ -115,7 +116,19 @@ def build(
         jobs = JobRunner(clock, metrics, lock, book)
     else:
         jobs = JobRunner(clock, metrics, LocalJobLock(), LocalJobBook())
-    widget = WidgetPresence(db, clock, broadcaster, settings, store, connections, metrics, node_id)
+    on = perf.enabled_set()
+    widget = WidgetPresence(
+        db,
+        clock,
+        broadcaster,
+        settings,
+        store,
+        connections,
+        metrics,
+        node_id,
+        registry="registry" in on,  # perf: widget:online and conversation:join read the store's copy
+        batched_departures="departures" in on,  # perf: lastSeen writes group-committed
+    )
     conversations = Conversations(db, clock, store, widget)
     users = UserStatus(db, clock, broadcaster, settings, cooldowns)
     services = Services(

@@ -7,6 +7,10 @@ test that stock python-socketio 5.18 / python-engineio 4.15 passes now fails. Th
 suites are found through PRESENCE_PROTOCOL_SUITES (default /work/shared/protocol-suites,
 then ../shared/protocol-suites beside the repository); they need Node and npm. Without
 them the test is skipped (it fails under PRESENCE_TEST_REQUIRE_ALL=1, as in CI).
+
+Some suite tests hard-code timings (a 300 ms ping interval, mocha's 2 s timeout), so on a
+machine loaded by other work a test that stock passes can miss its window; a failing
+run is repeated once, and the test fails only if both runs lose a stock-passing test.
 """
 
 from __future__ import annotations
@@ -41,14 +45,19 @@ def test_the_protocol_suites_pass_with_the_transport_patches() -> None:
     if shutil.which("node") is None or shutil.which("npm") is None:
         skip_unless_required("the protocol suites need Node and npm")
     assert where is not None
-    run = subprocess.run(
-        ["bash", str(where / "run"), "--python", sys.executable, "--preload", "realtime.sockets.fast.preload"],
-        capture_output=True,
-        text=True,
-        timeout=540,
-        cwd=ROOT,
-    )
-    report = run.stdout + run.stderr
-    print(report)
-    assert run.returncode == 0, report
+    reports = []
+    for _attempt in range(2):
+        run = subprocess.run(
+            ["bash", str(where / "run"), "--python", sys.executable, "--preload", "realtime.sockets.fast.preload"],
+            capture_output=True,
+            text=True,
+            timeout=270,
+            cwd=ROOT,
+        )
+        report = run.stdout + run.stderr
+        print(report)
+        reports.append(report)
+        if run.returncode == 0:
+            break
+    assert run.returncode == 0, "\n".join(reports)
     assert "socket.io-protocol:" in report and "engine.io-protocol:" in report, report

@@ -36,7 +36,7 @@ def frame(text: str) -> bytes:
 
 
 async def read_frame(reader: asyncio.StreamReader) -> str:
-    b0, b1 = await reader.readexactly(2)
+    _b0, b1 = await reader.readexactly(2)
     n = b1 & 0x7F
     if n == 126:
         (n,) = struct.unpack("!H", await reader.readexactly(2))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,7 +50,11 @@ async def register(
 ) -> tuple[Conversation, bool] | None:
     """Creates or updates: `(conversation, created)`, or None when the stored company
     differs (a conversation never moves). Two PUTs of a new id at once: one inserts,
-    the other finds that row locked and updates it after."""
+    the other finds that row locked and updates it after.
+
+    `updated_at` strictly grows with every update of a row (at least one
+    microsecond past the previous value, whatever the callers' clocks say): it
+    is the version the presence store orders registrations by (realtime/store/base.py)."""
     inserted = await session.execute(
         insert_for(session, Conversation)
         .values(
@@ -75,6 +79,6 @@ async def register(
     conv.platform = platform
     conv.session_id = session_id
     conv.customer_name = customer_name
-    conv.updated_at = now
+    conv.updated_at = max(now, conv.updated_at + timedelta(microseconds=1))
     await session.flush()
     return conv, False

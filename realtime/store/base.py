@@ -15,6 +15,26 @@ MULTI/EXEC as the state it describes, so Redis orders both alike, and every
 node (this one included) delivers what its subscription receives, in turn.
 A departure's `customer:offline` therefore can never overtake the
 `customer:online` of a return that was applied after it, on any node.
+
+Registrations (the connect path without the database). A store also keeps,
+per conversation, a `Registration`: the conversation as its latest PUT left it
+(company, platform, session, name, and the last departure then kept in the
+database), with a version that strictly grows with every PUT (the row's
+`updated_at` in microseconds, made monotonic under the row lock by
+db/queries/conversations.register). `register` keeps a registration unless the
+store already holds a newer one, so a copy read from the database before a PUT
+can never replace what that PUT wrote. `bind_registered` checks the widget's
+session against the registration and binds in one atomic step (memory: one
+call without an await; Redis: inside the WATCH/MULTI of the bind), so:
+
+- a PUT writes its registration after its commit and before it voids the old
+  session's sockets: a bind ordered before that write is in the snapshot the
+  void reads, and a bind ordered after it is checked against the new session;
+- a store that does not know the conversation answers None, and the caller
+  reads the database and `register`s what it read (never newer than a PUT's);
+- the copy expires REGISTRATION_TTL after it was written, before the store
+  forgets an idle conversation's presence (FORGET_IDLE_AFTER), so the last
+  departure it carries is never older than what the presence itself shows.
 """
 
 from __future__ import annotations
@@ -28,6 +48,34 @@ from domain.widget_presence import CustomerPresence, DepartureReason, Notice
 FORGET_IDLE_AFTER = 3600.0
 """A conversation offline this long (no socket, no pending departure) is forgotten
 by the store; its last departure is kept in the database (`conversations.last_seen`)."""
+
+
+REGISTRATION_TTL = 3000.0
+"""Seconds a registration is kept after it was written (below FORGET_IDLE_AFTER: see the module doc)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A conversation as its latest PUT (or a read of the database) left it."""
+
+    conversation_id: str
+    version: int  # the row's updated_at in microseconds since the epoch; grows with every PUT
+    company_id: str
+    platform: str
+    session_id: str
+    customer_name: str | None
+    last_seen: float | None
+    last_heartbeat: float | None
+
+    def admits(self, session_id: str) -> bool:
+        """Whether a widget of this session may bind (only WIDGET conversations have presence)."""
+        return self.platform == "WIDGET" and self.session_id == session_id
+
+    def newer_than(self, other: Registration | None) -> bool:
+        if other is None or self.version > other.version:
+            return True
+        # the same PUT read again: keep the later read of the last departure
+        return self.version == other.version and (self.last_seen or 0.0) > (other.last_seen or 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +107,19 @@ class Outcome:
 class PresenceStore(Protocol):
     async def bind(self, conversation_id: str, session_id: str, sid: str, node: str, now: float) -> Outcome:
         """A widget socket said `widget:online` for this conversation."""
+
+    async def bind_registered(
+        self, conversation_id: str, session_id: str, sid: str, node: str, now: float
+    ) -> Outcome | Registration | None:
+        """`bind`, only if the conversation's registration admits `session_id`, in one atomic
+        step: the Outcome when bound; the Registration when it refuses (nothing changed);
+        None when the store holds no registration for it (nothing changed)."""
+
+    async def register(self, registration: Registration) -> bool:
+        """Keeps the registration unless the store holds a newer one; True when kept."""
+
+    async def registration(self, conversation_id: str) -> Registration | None:
+        """The conversation's registration, if the store holds one."""
 
     async def heartbeat(self, conversation_id: str, sid: str, now: float) -> Outcome | None:
         """Refreshes the socket's lease; None when it holds none (expired or dropped)."""

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from domain.widget_presence import CustomerPresence, Notice, PendingDeparture, SocketLease
-from realtime.store.base import Change
+from realtime.store.base import Change, Registration
 
 
 def dumps(p: CustomerPresence) -> bytes:
@@ -57,3 +57,23 @@ def loads_change(raw: bytes | str) -> Change:
         for kind, at, devices, reason, hidden, away, is_typing in d["n"]
     )
     return Change(d["c"], d["s"], notices, d["ls"])
+
+
+def dumps_registration(r: Registration) -> bytes:
+    return orjson.dumps(
+        [
+            r.conversation_id,
+            r.version,
+            r.company_id,
+            r.platform,
+            r.session_id,
+            r.customer_name,
+            r.last_seen,
+            r.last_heartbeat,
+        ]
+    )
+
+
+def loads_registration(raw: bytes | str) -> Registration:
+    c, version, company, platform, session, name, last_seen, last_heartbeat = orjson.loads(raw)
+    return Registration(c, version, company, platform, session, name, last_seen, last_heartbeat)

@@ -9,11 +9,20 @@ heartbeats that superseded them), not with every live socket.
 from __future__ import annotations
 
 import heapq
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from domain import widget_presence as rules
 from domain.widget_presence import CustomerPresence, DepartureReason, Notice
-from realtime.store.base import FORGET_IDLE_AFTER, ChangeListener, Outcome, change_of
+from realtime.store.base import (
+    FORGET_IDLE_AFTER,
+    REGISTRATION_TTL,
+    ChangeListener,
+    Outcome,
+    Registration,
+    change_of,
+)
 
 
 class MemoryPresenceStore:
@@ -24,6 +33,9 @@ class MemoryPresenceStore:
         self._rooms: dict[str, set[str]] = {}
         self._idle: dict[str, float] = {}  # conversation -> offline since, oldest first
         self._listener: ChangeListener | None = None
+        # conversation -> (expires at, registration), oldest write first
+        self._registrations: OrderedDict[str, tuple[float, Registration]] = OrderedDict()
+        self._registration_ttl = REGISTRATION_TTL
 
     def listen(self, listener: ChangeListener) -> None:
         self._listener = listener
@@ -78,6 +90,40 @@ class MemoryPresenceStore:
         self._index(p, now)
         self._tell(p, notices)
         return Outcome(p, notices)
+
+    def _registered(self, conversation_id: str) -> Registration | None:
+        entry = self._registrations.get(conversation_id)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            del self._registrations[conversation_id]
+            return None
+        return entry[1]
+
+    async def bind_registered(
+        self, conversation_id: str, session_id: str, sid: str, node: str, now: float
+    ) -> Outcome | Registration | None:
+        registration = self._registered(conversation_id)
+        if registration is None or not registration.admits(session_id):
+            return registration
+        return await self.bind(conversation_id, session_id, sid, node, now)  # no await inside: atomic
+
+    async def register(self, registration: Registration) -> bool:
+        c = registration.conversation_id
+        if not registration.newer_than(self._registered(c)):
+            return False
+        now = time.monotonic()
+        self._registrations.pop(c, None)
+        self._registrations[c] = (now + self._registration_ttl, registration)  # at the end: oldest first
+        while self._registrations:  # forget expired ones (memory stays bounded by the TTL)
+            first = next(iter(self._registrations.values()))
+            if first[0] > now:
+                break
+            self._registrations.popitem(last=False)
+        return True
+
+    async def registration(self, conversation_id: str) -> Registration | None:
+        return self._registered(conversation_id)
 
     async def heartbeat(self, conversation_id: str, sid: str, now: float) -> Outcome | None:
         outcome = self._apply(conversation_id, lambda p: rules.heartbeat(p, sid, now), now)
@@ -158,3 +204,4 @@ class MemoryPresenceStore:
         self._departures.clear()
         self._rooms.clear()
         self._idle.clear()
+        self._registrations.clear()

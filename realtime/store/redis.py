@@ -19,6 +19,8 @@ Keys (prefix `P`, default `presence:`):
   P node:{node}:rooms       set "{conversation}\\n{sid}" (agent memberships)
   P changes                 channel: every `Change`, published in the transaction
                             that made it, so all nodes receive them in one order
+  P reg:{conversation}      the conversation's `Registration` (JSON), expiring after
+                            REGISTRATION_TTL; WATCHed by `bind_registered` (base.py)
 """
 
 from __future__ import annotations
@@ -37,7 +39,14 @@ from domain import widget_presence as rules
 from domain.clock import Clock
 from domain.widget_presence import CustomerPresence, DepartureReason, Notice
 from realtime.store import codec
-from realtime.store.base import FORGET_IDLE_AFTER, ChangeListener, Outcome, change_of
+from realtime.store.base import (
+    FORGET_IDLE_AFTER,
+    REGISTRATION_TTL,
+    ChangeListener,
+    Outcome,
+    Registration,
+    change_of,
+)
 
 log = logging.getLogger("presence.store.redis")
 
@@ -79,6 +88,9 @@ class RedisPresenceStore:
     def _k(self, conversation_id: str) -> str:
         return f"{self._p}c:{conversation_id}"
 
+    def _reg(self, conversation_id: str) -> str:
+        return f"{self._p}reg:{conversation_id}"
+
     def _room(self, conversation_id: str) -> str:
         return f"{self._p}room:{conversation_id}"
 
@@ -110,12 +122,24 @@ class RedisPresenceStore:
         conversation_id: str,
         change: Callable[[CustomerPresence], list[Notice] | None],
         create_session: str | None = None,
-    ) -> Outcome | None:
+        registered: str | None = None,
+    ) -> Outcome | Registration | None:
+        """Applies `change` atomically. With `registered` (a session id), only if the
+        conversation's registration admits it, checked in the same WATCH: returns the
+        Registration when it does not (nothing changed), None when there is none."""
         key = self._k(conversation_id)
         async with self._r.pipeline(transaction=True) as pipe:
             for attempt in range(MAX_RETRIES):
                 try:
-                    await pipe.watch(key)
+                    if registered is not None:
+                        await pipe.watch(key, self._reg(conversation_id))
+                        reg_raw = await pipe.get(self._reg(conversation_id))
+                        registration = None if reg_raw is None else codec.loads_registration(reg_raw)
+                        if registration is None or not registration.admits(registered):
+                            await pipe.unwatch()
+                            return registration
+                    else:
+                        await pipe.watch(key)
                     raw = await pipe.get(key)
                     if raw is not None:
                         p = codec.loads(raw)
@@ -165,32 +189,71 @@ class RedisPresenceStore:
         else:
             pipe.zrem(self._departures, c)  # type: ignore[attr-defined]
 
+    async def _change(
+        self, conversation_id: str, change: Callable[[CustomerPresence], list[Notice] | None]
+    ) -> Outcome | None:
+        outcome = await self._apply(conversation_id, change)
+        assert not isinstance(outcome, Registration)
+        return outcome
+
     async def bind(self, conversation_id: str, session_id: str, sid: str, node: str, now: float) -> Outcome:
         outcome = await self._apply(
             conversation_id, lambda p: rules.bind(p, sid, node, now, session_id), create_session=session_id
         )
-        assert outcome is not None
+        assert isinstance(outcome, Outcome)
         return outcome
 
+    async def bind_registered(
+        self, conversation_id: str, session_id: str, sid: str, node: str, now: float
+    ) -> Outcome | Registration | None:
+        return await self._apply(
+            conversation_id,
+            lambda p: rules.bind(p, sid, node, now, session_id),
+            create_session=session_id,
+            registered=session_id,
+        )
+
+    async def register(self, registration: Registration) -> bool:
+        key = self._reg(registration.conversation_id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            for attempt in range(MAX_RETRIES):
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if not registration.newer_than(None if raw is None else codec.loads_registration(raw)):
+                        await pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    pipe.set(key, codec.dumps_registration(registration), ex=int(REGISTRATION_TTL))
+                    await pipe.execute()
+                    return True
+                except WatchError:
+                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise RuntimeError(f"registration of {registration.conversation_id} kept changing")
+
+    async def registration(self, conversation_id: str) -> Registration | None:
+        raw = await self._r.get(self._reg(conversation_id))
+        return None if raw is None else codec.loads_registration(raw)
+
     async def heartbeat(self, conversation_id: str, sid: str, now: float) -> Outcome | None:
-        return await self._apply(conversation_id, lambda p: rules.heartbeat(p, sid, now))
+        return await self._change(conversation_id, lambda p: rules.heartbeat(p, sid, now))
 
     async def set_hidden(self, conversation_id: str, sid: str, hidden: bool, now: float) -> Outcome | None:
-        return await self._apply(conversation_id, lambda p: rules.set_hidden(p, sid, hidden, now))
+        return await self._change(conversation_id, lambda p: rules.set_hidden(p, sid, hidden, now))
 
     async def typing(self, conversation_id: str, sid: str, is_typing: bool, now: float) -> Outcome | None:
-        return await self._apply(conversation_id, lambda p: rules.typing(p, sid, is_typing, now))
+        return await self._change(conversation_id, lambda p: rules.typing(p, sid, is_typing, now))
 
     async def drop(
         self, conversation_id: str, sid: str, now: float, reason: DepartureReason, grace: float
     ) -> Outcome | None:
-        return await self._apply(conversation_id, lambda p: rules.drop(p, sid, now, reason, grace))
+        return await self._change(conversation_id, lambda p: rules.drop(p, sid, now, reason, grace))
 
     async def expire(self, conversation_id: str, sid: str, now: float, offline_after: float) -> Outcome | None:
-        return await self._apply(conversation_id, lambda p: rules.expire(p, sid, now, offline_after))
+        return await self._change(conversation_id, lambda p: rules.expire(p, sid, now, offline_after))
 
     async def settle(self, conversation_id: str, now: float) -> Outcome | None:
-        return await self._apply(conversation_id, lambda p: rules.settle(p, now))
+        return await self._change(conversation_id, lambda p: rules.settle(p, now))
 
     # ---------------------------------------------------------------- sweep questions
     async def expired(self, now: float, offline_after: float) -> list[tuple[str, str]]:

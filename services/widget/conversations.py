@@ -18,6 +18,7 @@ from domain.clock import Clock, to_datetime
 from domain.identity import Identity
 from realtime.store.base import PresenceStore
 from services.errors import Conflict, Forbidden, NotFound, ServiceError
+from services.widget.registrations import conversation_of
 from services.widget.service import WidgetPresence
 from services.widget.snapshots import snapshot_json
 
@@ -57,6 +58,9 @@ class Conversations:
         if result is None:
             raise Conflict("A conversation cannot move to another company", details={"companyId": "immutable"})
         conv, created = result
+        if self._widget.registry is not None:
+            # Before voiding: every later widget:online, on any node, is checked against this row.
+            await self._widget.registry.publish(conv)
         await self._widget.void_other_sessions(conv)
         return Registered(conv, created)
 
@@ -64,9 +68,17 @@ class Conversations:
         self, identity: Identity, conversation_id: str, refuse: type[ServiceError] | None = None
     ) -> Conversation:
         """The conversation, if the caller may see it. `refuse` replaces NotFound and
-        Forbidden with one kind (a socket ack has no status code)."""
-        async with self._db() as tx:
-            conv = await conversations.get(tx, conversation_id)
+        Forbidden with one kind (a socket ack has no status code). Read from the presence
+        store's copy when there is one (the company never changes; the name and platform
+        are the latest PUT's)."""
+        registry = self._widget.registry
+        conv: Conversation | None
+        if registry is not None:
+            registration = await registry.get(conversation_id)
+            conv = None if registration is None else conversation_of(registration)
+        else:
+            async with self._db() as tx:
+                conv = await conversations.get(tx, conversation_id)
         if conv is None:
             raise (refuse or NotFound)("Unknown conversation")
         if not sees_every_company(identity) and identity.company != conv.company_id:

@@ -26,6 +26,7 @@ from domain.rooms import conversation_room
 from domain.widget_presence import Notice
 from infra.broadcast import Broadcaster
 from realtime.store.base import Change, Outcome
+from services.widget.departures import DepartureWriter
 
 log = logging.getLogger("presence.widget")
 
@@ -49,10 +50,15 @@ def notice_payload(change: Change, n: Notice) -> dict[str, Any]:
     return payload
 
 
+YIELD_EVERY = 64
+"""Changes sent before the feed lets the event loop run other work, in a burst."""
+
+
 class CustomerFeed:
-    def __init__(self, broadcaster: Broadcaster, db: SessionFactory) -> None:
+    def __init__(self, broadcaster: Broadcaster, db: SessionFactory, departures: DepartureWriter | None = None) -> None:
         self._broadcaster = broadcaster
         self._db = db
+        self._departures = departures
         self._outbox: asyncio.Queue[Change] = asyncio.Queue()
         self._sender: asyncio.Task[None] | None = None
 
@@ -64,7 +70,13 @@ class CustomerFeed:
         self._sender = asyncio.create_task(self._send(), name="customer-feed")
 
     async def _send(self) -> None:
+        sent = 0
         while True:
+            if sent % YIELD_EVERY == YIELD_EVERY - 1:
+                # A burst (a mass reconnect) is sent in slices: sockets' buffers are flushed
+                # and other work runs between them (a send never waits for a peer).
+                await asyncio.sleep(0)
+            sent += 1
             change = await self._outbox.get()
             room = conversation_room(change.conversation_id)
             for n in change.notices:
@@ -98,6 +110,9 @@ class CustomerFeed:
             elif n.kind == "offline":
                 log.info("customer offline conversation=%s reason=%s", p.conversation_id, n.reason)
                 if p.last_seen is None:
+                    continue
+                if self._departures is not None:
+                    await self._departures.keep(p)  # group-committed; returns once its batch is tried
                     continue
                 try:
                     async with self._db.begin() as tx:

@@ -22,10 +22,12 @@ from infra.broadcast import Broadcaster
 from infra.metrics import Metrics
 from infra.settings import Settings
 from infra.tasks import TaskSet
-from realtime.store.base import PresenceStore
+from realtime.store.base import Outcome, PresenceStore, Registration
 from realtime.store.connections import Binding, Connections, SocketInfo
 from services.errors import Refused
+from services.widget.departures import DepartureWriter
 from services.widget.feed import CustomerFeed
+from services.widget.registrations import Registry
 from services.widget.sweep import LeaseSweep
 
 log = logging.getLogger("presence.widget")
@@ -45,7 +47,13 @@ class WidgetPresence:
         connections: Connections,
         metrics: Metrics,
         node_id: str,
+        *,
+        registry: bool = True,
+        batched_departures: bool = True,
     ) -> None:
+        """`registry`: widget:online reads the store's copy of the conversation, not the
+        database (services/widget/registrations.py); `batched_departures`: lastSeen writes
+        group-committed (services/widget/departures.py). Both on unless PRESENCE_PERF says."""
         self.store = store
         self._db = db
         self._clock = clock
@@ -55,7 +63,9 @@ class WidgetPresence:
         self._metrics = metrics
         self._node = node_id
         self._timers = TaskSet()
-        self.feed = CustomerFeed(broadcaster, db)
+        self.registry = Registry(db, store) if registry else None
+        self.departures = DepartureWriter(db) if batched_departures else None
+        self.feed = CustomerFeed(broadcaster, db, self.departures)
         store.listen(self.feed.deliver)
         self.sweep = LeaseSweep(store, self.feed, connections, broadcaster, settings, clock, metrics)
 
@@ -69,6 +79,8 @@ class WidgetPresence:
 
     # ------------------------------------------------------------ widget events
     async def online(self, sid: str, info: SocketInfo, conversation_id: str, session_id: str) -> None:
+        if self.registry is not None:
+            return await self._online_registered(sid, info, conversation_id, session_id)
         conv = await self._conversation(conversation_id)
         if conv is None:
             raise Refused("Unknown conversation")
@@ -94,6 +106,47 @@ class WidgetPresence:
             await self._drop(sid, info, "closed")
             raise Refused("sessionId does not belong to this conversation")
         log.debug("widget online conversation=%s sid=%s devices=%d", conversation_id, sid, outcome.presence.devices)
+
+    async def _online_registered(self, sid: str, info: SocketInfo, conversation_id: str, session_id: str) -> None:
+        """widget:online against the store's copy of the conversation: the session check and
+        the bind are one atomic step of the store (`bind_registered`), so a PUT replacing the
+        session on any node either sees this socket when it voids the old session, or made
+        this bind refuse; no second read is needed (realtime/store/base.py, "Registrations").
+        The database is read only when the store does not know the conversation, or to
+        confirm a refusal (a PUT committed whose copy has not reached the store yet)."""
+        assert self.registry is not None
+        if info.binding is not None and info.binding.conversation_id != conversation_id:
+            # Moving to another conversation: refuse before leaving the old one, as the database path does.
+            self._admit(await self.registry.get(conversation_id), session_id)
+            await self._drop(sid, info, "closed")
+        confirmed = False
+        while True:
+            result = await self.store.bind_registered(conversation_id, session_id, sid, self._node, self._clock())
+            if isinstance(result, Outcome):
+                break
+            if confirmed:
+                self._admit(result, session_id)  # raises: refused by the copy the database confirmed
+            self._admit(await self.registry.read_through(conversation_id), session_id)
+            confirmed = True
+        outcome = result
+        info.binding = Binding(conversation_id, session_id)
+        self._metrics.heartbeats.labels("widget").inc()
+        await self.feed.record(outcome)
+        # The socket may have closed while we awaited (its disconnect found no binding to drop).
+        if self._connections.get(sid) is not info:
+            await self._drop(sid, info, "disconnected")
+            raise Refused("This socket closed while coming online")
+        log.debug("widget online conversation=%s sid=%s devices=%d", conversation_id, sid, outcome.presence.devices)
+
+    @staticmethod
+    def _admit(registration: Registration | None, session_id: str) -> None:
+        """Refuses as the database path does, unless the registration admits this session."""
+        if registration is None:
+            raise Refused("Unknown conversation")
+        if registration.platform != "WIDGET":
+            raise Refused(f"Only WIDGET conversations have presence; this one is {registration.platform}")
+        if registration.session_id != session_id:
+            raise Refused("sessionId does not belong to this conversation")
 
     async def heartbeat(self, sid: str, info: SocketInfo, conversation_id: str, session_id: str) -> None:
         binding = self._bound(info, conversation_id, session_id)
@@ -213,3 +266,5 @@ class WidgetPresence:
     async def close(self) -> None:
         await self._timers.close()
         await self.feed.close()
+        if self.departures is not None:
+            await self.departures.close()  # what is still pending is written now
