@@ -33,7 +33,7 @@ from infra.settings import Settings
 from presence.container import Runtime, bounded, build
 from realtime.sockets.broadcaster import ServerBroadcaster, redis_manager
 from realtime.sockets.gateway import SocketGateway
-from realtime.sockets.transport import FastJson, no_websocket_deflate
+from realtime.sockets.transport import FastJson, disconnect_on_malformed, no_websocket_deflate
 from realtime.sockets.users import UserEvents
 from realtime.sockets.widget import AgentEvents, WidgetEvents
 
@@ -79,6 +79,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app.on_response_prepare.append(security_headers)
     sio.attach(app)
+    disconnect_on_malformed(sio, services.metrics.events.labels("malformed", "refused").inc)
 
     limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit, clock)
     gateway = SocketGateway(
