@@ -305,3 +305,35 @@ async def test_a_link_says_who_it_is_for_and_until_when(make_server: Any) -> Non
     assert body["expiresAt"] == iso(clock.now + 3600)
     page = await click(server, body["url"])
     assert (await row(server, page.session_id))["studentName"] == "Иван"
+
+
+async def test_the_openapi_document_covers_every_attendance_endpoint(server: Any) -> None:
+    status, doc = await server.request("GET", "/api/openapi.json", role=None)
+    assert status == 200
+    paths = doc["paths"]
+    expected = {
+        ("put", "/api/admin/meetings/{id}"): ("bearer", {"200", "201", "400", "401", "403"}),
+        ("get", "/api/admin/meetings/{id}"): ("bearer", {"200", "404"}),
+        ("post", "/api/admin/meetings/{id}/links"): ("bearer", {"201", "400", "404"}),
+        ("get", "/t/{token}"): (None, {"200", "400", "404"}),
+        ("post", "/api/sessions/{id}/heartbeat"): ("session", {"200", "401", "403", "404", "410"}),
+        ("post", "/api/sessions/{id}/end"): ("session", {"200", "401", "403", "404", "410"}),
+        ("post", "/api/admin/auto-timeout"): ("bearer", {"200", "401", "403"}),
+        ("post", "/api/cron/session-timeout"): ("cron", {"200", "401", "503"}),
+        ("get", "/api/admin/sessions"): ("bearer", {"200"}),
+        ("get", "/api/admin/sessions/summary"): ("bearer", {"200", "400"}),
+        ("get", "/api/admin/sessions/export.csv"): ("bearer", {"200", "400"}),
+    }
+    for (method, path), (scheme, codes) in expected.items():
+        op = paths[path][method]
+        assert codes <= set(op["responses"]), (method, path, op["responses"])
+        assert op.get("security") == ([{scheme: []}] if scheme else None), (method, path)
+        if method in ("post", "put"):
+            assert op["requestBody"]["content"]["application/json"]["schema"]["type"] == "object", path
+    assert paths["/api/admin/meetings/{id}"]["put"]["requestBody"]["required"] is True
+    assert paths["/api/sessions/{id}/heartbeat"]["post"]["requestBody"]["required"] is False
+    listed = {p["name"]: p for p in paths["/api/admin/sessions"]["get"]["parameters"]}
+    assert set(listed) == {"status", "q", "limit", "offset"}
+    assert listed["status"]["schema"]["enum"] == ["active", "completed", "timeout"]
+    window = {p["name"]: p["required"] for p in paths["/api/admin/sessions/summary"]["get"]["parameters"]}
+    assert window == {"from": True, "to": True}
