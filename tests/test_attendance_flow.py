@@ -337,3 +337,52 @@ async def test_the_openapi_document_covers_every_attendance_endpoint(server: Any
     assert listed["status"]["schema"]["enum"] == ["active", "completed", "timeout"]
     window = {p["name"]: p["required"] for p in paths["/api/admin/sessions/summary"]["get"]["parameters"]}
     assert window == {"from": True, "to": True}
+
+
+async def test_a_burst_of_clicks_opens_one_session(make_server: Any) -> None:
+    """A student tapping the button again and again (or Telegram opening it twice)."""
+    server = await make_server(**STILL)
+    await meeting(server)
+    url = await link(server)
+    _, admins = await server.socket(server.token("admin-1", "admin"))
+    pages = await asyncio.gather(*(click(server, url) for _ in range(8)))
+    assert {p.status for p in pages} == {200}
+    assert len({(p.session_id, p.secret) for p in pages}) == 1
+    assert (await sessions(server))["count"] == 1
+    await admins.next("session:started")
+    await asyncio.sleep(0.3)
+    assert admins.names().count("session:started") == 1
+
+
+async def test_reports_never_show_an_over_session_as_active(make_server: Any) -> None:
+    """No sweep has run (its period is an hour here): the admin's read writes down
+    what is already true, and admins hear the end."""
+    clock = FakeClock()
+    server = await make_server(clock=clock, **STILL)
+    await meeting(server)
+    page = await click(server, await link(server))
+    _, admins = await server.socket(server.token("admin-1", "admin"))
+    clock.advance(75)
+    assert (await beat(server, page))[0] == 200
+    clock.advance(300)
+    listed = await sessions(server, "?status=active")
+    assert listed["count"] == 0
+    r = await row(server, page.session_id)
+    assert (r["status"], r["durationMinutes"]) == ("timeout", 1)
+    assert (await admins.next("session:ended"))["id"] == page.session_id
+
+
+async def test_one_log_line_per_start_and_end(make_server: Any, caplog: Any) -> None:
+    clock = FakeClock()
+    server = await make_server(clock=clock, **STILL)
+    await meeting(server)
+    with caplog.at_level("INFO", logger="presence.attendance"):
+        page = await click(server, await link(server, student="st1"))
+        await click(server, await link(server, student="st1"))
+        clock.advance(61)
+        assert (await end(server, page))[0] == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "presence.attendance"]
+    assert lines == [
+        f"attendance session started id={page.session_id} meeting=m1 student=st1",
+        f"attendance session ended id={page.session_id} status=completed minutes=1 ended_at={iso(clock.now)}",
+    ]
