@@ -230,13 +230,12 @@ class Attendance:
         await self._ended(started.timed_out, now)
         row = started.session
         if started.created:
-            # The start is the first news of the session: its first heartbeat echoes nothing.
-            await self._claim_heartbeat(row.id, now)
             self._metrics.sessions_started.inc()
             log.info("attendance session started id=%s meeting=%s student=%s", row.id, row.meeting_id, row.student_id)
-            await self._tell("session:started", row, now)
-        elif await self._claim_heartbeat(row.id, now):
-            await self._tell("session:heartbeat", row, now)  # the click moved lastActivityAt
+            # The start is the first news of the session: its first heartbeat echoes nothing.
+            await self._heartbeat_news(row, now, event="session:started")
+        else:
+            await self._heartbeat_news(row, now)  # the click moved lastActivityAt
         return Tracking(row, started.created, links.session_secret(self._key, row.id), self._interval, meeting)
 
     @property
@@ -259,8 +258,7 @@ class Attendance:
         if row is None:
             raise self._gone(current)
         self._metrics.heartbeats.labels("session").inc()
-        if await self._claim_heartbeat(row.id, now):
-            await self._tell("session:heartbeat", row, now)
+        await self._heartbeat_news(row, now)
         return row, rules.elapsed_minutes(row.clicked_at.timestamp(), now)
 
     async def end(self, session_id: str, secret: str) -> dict[str, Any]:
@@ -384,8 +382,17 @@ class Attendance:
                 yield payroll_line(row)
 
     # ------------------------------------------------------------ telling admins
-    async def _claim_heartbeat(self, session_id: str, now: float) -> bool:
-        return await self._cooldowns.claim(heartbeat_key(session_id), self._interval, now)
+    async def _heartbeat_news(self, row: SessionRow, now: float, event: str = "session:heartbeat") -> None:
+        """Tells admins `event` if this session's cooldown (one per heartbeat interval,
+        shared by every node with Redis) lets it through; `session:started` always
+        goes, and takes the claim, so the page's first heartbeat is no news."""
+        try:
+            claimed = await self._cooldowns.claim(heartbeat_key(row.id), self._interval, now)
+        except Exception:  # the heartbeat is stored; a dashboard missing one beat is no loss
+            log.warning("could not claim the heartbeat cooldown of session %s", row.id, exc_info=True)
+            claimed = False
+        if claimed or event != "session:heartbeat":
+            await self._tell(event, row, now)
 
     async def _ended(self, rows: Sequence[SessionRow], now: float) -> None:
         """Counts, logs and tells admins of sessions that have just ended (every way one ends)."""
