@@ -16,7 +16,8 @@ from api.routing import ADMIN, CRON, RouteTable
 from api.sessions import SESSION_ROW
 from api.validation import query_int
 from domain.attendance import STATUSES
-from services.attendance import MAX_QUERY_LENGTH, Window
+from services.attendance import MAX_QUERY_LENGTH
+from services.attendance_rows import Window
 
 log = logging.getLogger("presence.api")
 
