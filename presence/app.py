@@ -17,7 +17,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from api import activity as activity_routes
-from api import conversations, operations, pages, widget
+from api import attendance as attendance_routes
+from api import conversations, meetings, operations, pages, sessions, widget
 from api import users as user_routes
 from api.cors import cors_middleware
 from api.errors import MAX_BODY_BYTES, error_middleware
@@ -49,6 +50,9 @@ ROUTE_TABLE_LIST: list[RouteTable] = [
     pages.routes,
     user_routes.routes,
     activity_routes.routes,
+    meetings.routes,
+    sessions.routes,
+    attendance_routes.routes,
 ]
 
 

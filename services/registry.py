@@ -13,6 +13,7 @@ from infra.metrics import Metrics
 from infra.settings import Settings
 from realtime.store.connections import Connections
 from services.activity import ActivityTracker
+from services.attendance import Attendance
 from services.operations import Operations
 from services.user_status import UserStatus
 from services.widget import AgentRooms, Conversations, WidgetPresence
@@ -34,4 +35,5 @@ class Services:
     agents: AgentRooms
     users: UserStatus
     activity: ActivityTracker
+    attendance: Attendance
     operations: Operations
