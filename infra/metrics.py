@@ -19,6 +19,10 @@ class Metrics:
             "presence_swept_total", "Items a sweep ended (leases, users, sessions)", ["job"], registry=r
         )
         self.charges = Counter("presence_credit_charges_total", "Credit blocks charged", registry=r)
+        self.stream_warnings = Counter(
+            "presence_stream_warnings_total", "Livestream inactivity warnings sent", registry=r
+        )
+        self.stream_ends = Counter("presence_stream_ends_total", "Livestreams ended", ["reason"], registry=r)
         self.requests = Histogram(
             "presence_http_request_duration_seconds",
             "REST request latency",

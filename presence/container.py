@@ -34,6 +34,7 @@ from realtime.store import create_store
 from realtime.store.base import PresenceStore
 from realtime.store.connections import Connections
 from services.activity import ActivityTracker
+from services.credits import Credits
 from services.operations import Operations
 from services.registry import Services
 from services.user_status import UserStatus
@@ -117,6 +118,7 @@ def build(
     widget = WidgetPresence(db, clock, broadcaster, settings, store, connections, metrics, node_id)
     conversations = Conversations(db, clock, store, widget)
     users = UserStatus(db, clock, broadcaster, settings, cooldowns)
+    credits = Credits(db, clock, broadcaster, settings, metrics)
     services = Services(
         settings=settings,
         clock=clock,
@@ -131,9 +133,11 @@ def build(
         users=users,
         activity=ActivityTracker(db, clock, broadcaster, settings, cooldowns),
         operations=Operations(db, store, jobs, redis is not None),
+        credits=credits,
     )
     jobs.add("widget_leases", settings.widget_sweep_every, widget.sweep.run)
     jobs.add("users_offline", settings.user_sweep_every, users.sweep)
+    jobs.add("credit_monitor", settings.stream_check_every, credits.monitor)
     return Runtime(services, node_id, engine, db, redis, store, cooldowns)
 
 

@@ -13,6 +13,7 @@ from infra.metrics import Metrics
 from infra.settings import Settings
 from realtime.store.connections import Connections
 from services.activity import ActivityTracker
+from services.credits import Credits
 from services.operations import Operations
 from services.user_status import UserStatus
 from services.widget import AgentRooms, Conversations, WidgetPresence
@@ -35,3 +36,5 @@ class Services:
     users: UserStatus
     activity: ActivityTracker
     operations: Operations
+    credits: Credits
+    """Livestream credit metering (§7)."""

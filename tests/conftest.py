@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from db.engine import create_engine
 from db.migrate import upgrade
 from db.models import Base
+from domain.clock import Clock
 from domain.identity import TokenCodec
 from infra.settings import Settings
 from presence.app import create_app
@@ -242,15 +243,16 @@ class Server:
 
 @pytest.fixture
 async def make_server(database_url: str, tmp_path: Path) -> AsyncIterator[Any]:
-    """`await make_server(**settings)`: starts a server with FAST timings plus overrides."""
+    """`await make_server(clock=None, **settings)`: starts a server with FAST timings plus
+    overrides, on the system clock or the given one (e.g. a `tests.helpers.FakeClock`)."""
     runners: list[tuple[web.AppRunner, Server]] = []
 
-    async def start(**overrides: Any) -> Server:
+    async def start(clock: Clock | None = None, **overrides: Any) -> Server:
         settings = replace(
             Settings(database_url=database_url, jwt_secret=SECRET, secret_file=tmp_path / ".secret"),
             **{**FAST, **overrides},
         )
-        app = create_app(settings)
+        app = create_app(settings) if clock is None else create_app(settings, clock)
         runner = web.AppRunner(app, shutdown_timeout=1)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
