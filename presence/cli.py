@@ -105,6 +105,13 @@ def backfill_last_activity(args: argparse.Namespace, settings: Settings) -> int:
     return backfill_last_activity(args, settings)
 
 
+@command("monitor-credits")
+def monitor_credits(args: argparse.Namespace, settings: Settings) -> int:
+    from presence.cli_credits import monitor_credits
+
+    return monitor_credits(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="presence", description="Who is online, for how long, and what it costs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -124,9 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="display name")
     p.add_argument("--ttl", type=float, default=3600, help="seconds until it expires (default 3600)")
 
-    from presence.cli_activity import add_parsers
+    from presence import cli_activity, cli_credits
 
-    add_parsers(sub)
+    cli_activity.add_parsers(sub)
+    cli_credits.add_parsers(sub)
     return parser
 
 
