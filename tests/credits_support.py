@@ -9,6 +9,7 @@ from typing import Any
 from api.keys import SERVICES
 from db.queries import credits as cq
 from db.queries import livestreams as lq
+from domain.clock import iso
 from presence.app import RUNTIME
 from tests.conftest import Server
 
@@ -117,12 +118,12 @@ async def assert_books_agree(server: Server, seller: Seller, *stream_ids: str) -
 
 
 def iso_at(ts: float) -> str:
-    from domain.clock import iso
-
+    """A time as the wire shows it."""
     value = iso(ts)
     assert value is not None
     return value
 
 
 def parse(value: str) -> float:
+    """A wire time back to epoch seconds."""
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

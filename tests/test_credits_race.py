@@ -29,7 +29,7 @@ from db.engine import create_engine, create_session_factory
 from db.queries import credits as cq
 from domain.identity import TokenCodec
 from tests.conftest import SECRET, Server
-from tests.credits_support import BY_HAND, Seller, assert_books_agree
+from tests.credits_support import BY_HAND, Seller, assert_books_agree, iso_at, parse
 from tests.helpers import EventLog, FakeClock
 from tests.test_cluster import start_node
 
@@ -38,11 +38,11 @@ BLOCK = 60.0
 METERING = {"stream_credit_block": BLOCK, "stream_warn_after": 600.0, "stream_end_after": 900.0}
 
 
-async def charges_told(*servers: Server) -> int:
+def charges_told(*servers: Server) -> int:
     return sum(int(s.app[SERVICES].metrics.charges._value.get()) for s in servers)
 
 
-async def credit_events(logs: list[EventLog], stream_id: str) -> list[int]:
+def credit_events(logs: list[EventLog], stream_id: str) -> list[int]:
     """`credits_consumed` of every livestream:credits heard for the stream, on any socket."""
     return sorted(
         e["credits_consumed"]
@@ -81,11 +81,11 @@ async def test_two_monitors_heartbeats_and_checks_charge_each_block_once(make_se
         assert statement["credits_consumed"] == due
         await assert_books_agree(a, seller, stream_id)
         assert await seller.balance() == 10_000 - due
-    assert await charges_told(a, b) == 2 * due
+    assert charges_told(a, b) == 2 * due
     for stream_id in streams:  # each node told its own sockets; together, every block once
         deadline = time.monotonic() + 10
-        while await credit_events(logs, stream_id) != list(range(1, due + 1)):
-            assert time.monotonic() < deadline, await credit_events(logs, stream_id)
+        while credit_events(logs, stream_id) != list(range(1, due + 1)):
+            assert time.monotonic() < deadline, credit_events(logs, stream_id)
             await asyncio.sleep(0.05)
 
 
@@ -110,7 +110,7 @@ async def test_credits_running_out_under_racing_checks_end_the_stream_once(make_
         )
     stream = await seller.stream(stream_id)
     assert (stream["status"], stream["end_reason"], stream["credits_consumed"]) == ("ended", "credits_exhausted", 8)
-    assert stream["ended_at"] == seller_time(t0 + 8 * BLOCK)
+    assert stream["ended_at"] == iso_at(t0 + 8 * BLOCK)
     await assert_books_agree(a, seller, stream_id)
     assert await seller.balance() == 0
     deadline = time.monotonic() + 10
@@ -119,15 +119,9 @@ async def test_credits_running_out_under_racing_checks_end_the_stream_once(make_
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.2)
     assert sum(name == "livestream:ended" for log in logs for name in log.names()) == 1
-    assert await credit_events(logs, stream_id) == list(range(1, 9))
+    assert credit_events(logs, stream_id) == list(range(1, 9))
     ends = a.app[SERVICES].metrics.stream_ends, b.app[SERVICES].metrics.stream_ends
     assert sum(int(m.labels("credits_exhausted")._value.get()) for m in ends) == 1
-
-
-def seller_time(ts: float) -> str:
-    from tests.credits_support import iso_at
-
-    return iso_at(ts)
 
 
 # ---------------------------------------------------------------- two processes on Redis
@@ -229,8 +223,8 @@ async def test_two_server_processes_on_redis_charge_each_block_once(
             assert [c["block"] for c in statement["charges"]] == list(range(CLUSTER_CREDITS))
             assert statement["credits_consumed"] == CLUSTER_CREDITS
             status, stream = await call(url_b, "GET", f"/api/livestreams/{stream_id}/", seller)
-            started_at = _epoch(stream["started_at"])
-            assert _epoch(stream["ended_at"]) == pytest.approx(started_at + CLUSTER_CREDITS * CLUSTER_BLOCK, abs=2e-3)
+            started_at = parse(stream["started_at"])
+            assert parse(stream["ended_at"]) == pytest.approx(started_at + CLUSTER_CREDITS * CLUSTER_BLOCK, abs=2e-3)
             books = await _ledger(database_url, "seller-1")
             assert books.balanced and (books.granted, books.charged, books.balance) == (10, 10, 0)
 
@@ -254,9 +248,3 @@ async def test_two_server_processes_on_redis_charge_each_block_once(
             if p.poll() is None:
                 p.terminate()
                 p.wait(10)
-
-
-def _epoch(value: str) -> float:
-    from tests.credits_support import parse
-
-    return parse(value)
