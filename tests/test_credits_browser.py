@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import Server, skip_unless_required
-from tests.credits_support import Seller
+from tests.credits_support import Seller, parse
 from tests.helpers import EventLog
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOTS
 
@@ -94,6 +94,23 @@ class Tab:
         return sum(1 for at, url in self.requests if at > moment and url.endswith("/heartbeat/"))
 
 
+WATCH_CREDITS = """() => {
+  // Every (data-credits, data-low-credits) pair the page shows, in order.
+  const credits = document.getElementById('credits');
+  const low = document.getElementById('low-credits');
+  const record = () => {
+    const entry = [credits.getAttribute('data-credits'), low.getAttribute('data-low-credits')];
+    const last = window.__credits[window.__credits.length - 1];
+    if (!last || last[0] !== entry[0] || last[1] !== entry[1]) window.__credits.push(entry);
+  };
+  window.__credits = [];
+  record();
+  const observer = new MutationObserver(record);
+  observer.observe(credits, { attributes: true, attributeFilter: ['data-credits'] });
+  observer.observe(low, { attributes: true, attributeFilter: ['data-low-credits'] });
+}"""
+
+
 async def open_stream_page(server: Server, browser: Browser, seller: Seller, stream_id: str, name: str) -> Tab:
     tab = await Tab.open(server, browser, name)
     token = server.token(seller.sub, "user", seller.company)
@@ -117,14 +134,16 @@ async def test_the_stream_page_through_low_credits_to_credits_running_out(
     state, reason = tab.attr("#state"), tab.attr("#end-reason")
     await expect(credits).to_have_attribute("data-credits", "4", timeout=TIMEOUT_MS)
     await expect(low).to_have_attribute("data-low-credits", "false")
+    await tab.page.evaluate(WATCH_CREDITS)
     await tab.screenshot("scheduled")
 
     await tab.page.get_by_role("button", name="Start stream").click()
     await expect(state).to_have_attribute("data-stream-state", "live", timeout=TIMEOUT_MS)
-    # Block 0 at the start (3 left), block 1 a second later: 2 left, which is low.
-    await expect(credits).to_have_attribute("data-credits", "2", timeout=TIMEOUT_MS)
-    await expect(low).to_have_attribute("data-low-credits", "true")
+    # Block 0 at the start (3 left), block 1 a second later: 2 left, which is low
+    # (and stays low, at 1 and 0, until the end: a wide window to look at).
+    await expect(low).to_have_attribute("data-low-credits", "true", timeout=TIMEOUT_MS)
     await expect(low).to_be_visible()
+    await expect(low).to_contain_text("Low credits")
     await tab.screenshot("low-credits")
 
     # Blocks 2 and 3 take the last credits; block 4 cannot be paid: the server ends it.
@@ -135,6 +154,12 @@ async def test_the_stream_page_through_low_credits_to_credits_running_out(
     await expect(credits).to_have_attribute("data-credits", "0", timeout=TIMEOUT_MS)
     await expect(tab.attr("#end")).to_be_disabled()
     await tab.screenshot("credits-exhausted")
+    # Every balance was shown on the way down, low from 2 on.
+    shown = await tab.page.evaluate("() => window.__credits")
+    values = [credits for credits, _ in shown]
+    assert [v for i, v in enumerate(values) if i == 0 or v != values[i - 1]] == ["4", "3", "2", "1", "0"], shown
+    assert ["4", "false"] in shown and ["3", "false"] in shown and ["2", "true"] in shown, shown
+    assert all(low == "false" for credits, low in shown if int(credits) > 2), shown
     statement = await seller.statement(stream_id)
     assert [c["block"] for c in statement["charges"]] == [0, 1, 2, 3]
     stream = await seller.stream(stream_id)
@@ -151,7 +176,7 @@ async def test_the_stream_page_through_an_inactivity_warning_to_the_server_endin
 ) -> None:
     """The page stays open but its heartbeats no longer get through (cut at the
     network): the server warns over the socket, then ends the stream."""
-    server = await make_server(**STREAM_TIMINGS, stream_warn_after=1.5, stream_end_after=3.0)
+    server = await make_server(**STREAM_TIMINGS, stream_warn_after=1.5, stream_end_after=6.0)
     name = f"stream-inactivity-{database_url.split('+')[0].split(':')[0]}"
     seller = Seller(server)
     await seller.grant(10)
@@ -172,12 +197,13 @@ async def test_the_stream_page_through_an_inactivity_warning_to_the_server_endin
     await expect(state).to_have_attribute("data-stream-state", "ended", timeout=TIMEOUT_MS)
     await expect(tab.attr("#end-reason")).to_have_attribute("data-end-reason", "inactivity")
     await expect(warning).to_be_hidden()
-    # Ended 3 s after the start: blocks 0, 1 and 2 were charged, block 3 (at 3 s) never.
-    await expect(tab.attr("#credits")).to_have_attribute("data-credits", "7", timeout=TIMEOUT_MS)
+    # Ended 6 s after the start: blocks 0 to 5 were charged, block 6 (at 6 s) never.
+    await expect(tab.attr("#credits")).to_have_attribute("data-credits", "4", timeout=TIMEOUT_MS)
     await tab.screenshot("inactivity-ended")
     stream = await seller.stream(stream_id)
-    assert (stream["end_reason"], stream["credits_consumed"]) == ("inactivity", 3)
-    assert await seller.balance() == 7
+    assert (stream["end_reason"], stream["credits_consumed"]) == ("inactivity", 6)
+    assert parse(stream["ended_at"]) == pytest.approx(parse(stream["started_at"]) + 6.0, abs=2e-3)
+    assert await seller.balance() == 4
     tab.check_clean()
     await tab.context.close()
 
