@@ -14,6 +14,7 @@ from infra.settings import Settings
 from realtime.store.connections import Connections
 from services.activity import ActivityTracker
 from services.attendance import Attendance
+from services.credits import Credits
 from services.operations import Operations
 from services.user_status import UserStatus
 from services.widget import AgentRooms, Conversations, WidgetPresence
@@ -37,3 +38,5 @@ class Services:
     activity: ActivityTracker
     attendance: Attendance
     operations: Operations
+    credits: Credits
+    """Livestream credit metering (§7)."""
