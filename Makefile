@@ -65,8 +65,23 @@ bench-activity: venv
 # throughput, fan-out latency, memory per 1,000 sockets. About two minutes; needs Node and npm.
 # Uses ../shared/bench-peer (override with BENCH_PEER=...). Extra flags: make bench-compare ARGS="--reps 3".
 BENCH_PEER ?= ../shared/bench-peer
-.PHONY: bench-compare bench
+.PHONY: bench-compare bench bench-deps soak
 bench-compare: venv
 	PRESENCE_VENV=$(VENV) $(BENCH_PEER)/run-compare --checkout . $(ARGS)
 
-bench: bench-activity bench-compare
+# make bench [PARTS=relay,memory,rest,sweeps,activity] [ARGS=...]: the performance suite (bench/run.py):
+# one table, every figure in bench/results/latest.json. Needs Node and npm (relay, memory) and
+# PostgreSQL (rest, sweeps, activity: PRESENCE_BENCH_POSTGRES_URL). About 15 minutes for every part on
+# 2 cores; larger sizes through ARGS (bench/run.py --help), e.g. ARGS="--relay-sizes 1000,10000,20000".
+PARTS ?= relay,memory,rest,sweeps,activity
+bench: venv bundle bench-deps
+	PRESENCE_VENV=$(VENV) BENCH_PEER=$(abspath $(BENCH_PEER)) $(BIN)/python bench/run.py --parts $(PARTS) $(ARGS)
+
+# make soak [ARGS="--duration 180 --widgets 3000"]: widgets connecting, heartbeating, reloading and
+# dropping with agents watching, for a bounded time; checks RSS, tasks, counts and every agent's view.
+soak: venv bench-deps
+	PRESENCE_VENV=$(VENV) BENCH_PEER=$(abspath $(BENCH_PEER)) $(BIN)/python bench/soak.py $(ARGS)
+
+bench-deps: venv
+	@$(BIN)/python -c 'import uvloop' 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[fast]'
+	@test -x $(BIN)/py-spy || $(BIN)/python -m pip install -q --disable-pip-version-check py-spy

@@ -20,14 +20,16 @@ import statistics
 import time
 
 import psycopg
-from presence.activity import ActivityTracker
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade
 from domain.clock import system_clock
+from infra.broadcast import NullBroadcaster
 from infra.cooldowns import MemoryCooldowns
+from infra.settings import Settings
+from services.activity import ActivityTracker
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DB_NAME = "presence_bench"
@@ -76,9 +78,20 @@ async def load(url: str, users: int) -> None:
     print(f"loaded {users:,} users and {days:,} activity days in {time.perf_counter() - started:.1f} s")
 
 
+def tracker_on(engine: object) -> ActivityTracker:
+    """The service the API's GET /api/activity/metrics calls, on this engine."""
+    return ActivityTracker(
+        create_session_factory(engine),  # type: ignore[arg-type]
+        system_clock,
+        NullBroadcaster(),
+        Settings(),
+        MemoryCooldowns(),
+    )
+
+
 async def measure(url: str, runs: int) -> None:
     engine = create_engine(url)
-    tracker = ActivityTracker(create_session_factory(engine), MemoryCooldowns(), 300, system_clock)
+    tracker = tracker_on(engine)
     await tracker.metrics(detailed=True)  # warm the pool and the cache
     for detailed in (False, True):
         times = []

@@ -50,10 +50,6 @@ def notice_payload(change: Change, n: Notice) -> dict[str, Any]:
     return payload
 
 
-YIELD_EVERY = 64
-"""Changes sent before the feed lets the event loop run other work, in a burst."""
-
-
 class CustomerFeed:
     def __init__(self, broadcaster: Broadcaster, db: SessionFactory, departures: DepartureWriter | None = None) -> None:
         self._broadcaster = broadcaster
@@ -70,13 +66,10 @@ class CustomerFeed:
         self._sender = asyncio.create_task(self._send(), name="customer-feed")
 
     async def _send(self) -> None:
-        sent = 0
         while True:
-            if sent % YIELD_EVERY == YIELD_EVERY - 1:
-                # A burst (a mass reconnect) is sent in slices: sockets' buffers are flushed
-                # and other work runs between them (a send never waits for a peer).
-                await asyncio.sleep(0)
-            sent += 1
+            # Drains every queued change before the loop runs anything else: yielding within
+            # a backlog would let every socket's next event in first and the backlog would
+            # only grow (a send never waits for its peer, so draining never stalls).
             change = await self._outbox.get()
             room = conversation_room(change.conversation_id)
             for n in change.notices:

@@ -1,0 +1,108 @@
+"""Part 2: memory per idle widget socket, and what a socket's bytes are spent on.
+
+For each size (default 1k, 10k, 20k widgets, 10 agents): a fresh server, the
+agents join every conversation, the widgets connect and go online, and the
+server's RSS is read before and after the widgets (bench/departure.js
+--mode=none): RSS per idle widget and per 1k sockets. Then, at the sizes in
+--trace (default 1k and 10k), one more run with tracemalloc on
+(PRESENCE_PERF_TRACEMALLOC, realtime/perf_memory.py): the difference between
+the snapshots before and after the widgets, per allocation site, divided by the
+number of widgets: the bytes one idle widget socket costs, and where.
+"""
+
+from __future__ import annotations
+
+import linecache
+import tempfile
+import tracemalloc
+from pathlib import Path
+
+import relay
+
+DEFAULT_SIZES = (1000, 10000, 20000)
+TRACE_SIZES = (1000, 10000)
+AGENTS = 10
+
+
+def _package(filename: str) -> str:
+    parts = Path(filename).parts
+    if "site-packages" in parts:
+        return parts[parts.index("site-packages") + 1].removesuffix(".py")
+    for root in ("realtime", "presence", "api", "db", "domain"):
+        if root in parts:
+            return root
+    return "python"
+
+
+def _stdlib(filename: str) -> bool:
+    return "site-packages" not in filename and "/lib/python3." in filename
+
+
+def per_socket(before: Path, after: Path, widgets: int, top: int = 12) -> dict:
+    """Bytes per widget by allocation site (innermost frame outside asyncio's and the stdlib's plumbing)."""
+    old = tracemalloc.Snapshot.load(str(before))
+    new = tracemalloc.Snapshot.load(str(after))
+    stats = new.compare_to(old, "traceback")
+    sites: dict[str, float] = {}
+    packages: dict[str, float] = {}
+    total = 0.0
+    for st in stats:
+        if st.size_diff <= 0:
+            continue
+        frames = list(reversed(st.traceback))  # tracemalloc lists the oldest frame first: allocation site first
+        site = next((f for f in frames if not _stdlib(f.filename)), frames[0])
+        code = linecache.getline(site.filename, site.lineno).strip()[:70]
+        label = f"{_package(site.filename)}:{Path(site.filename).name}:{site.lineno} {code}"
+        sites[label] = sites.get(label, 0) + st.size_diff
+        pkg = _package(site.filename)
+        packages[pkg] = packages.get(pkg, 0) + st.size_diff
+        total += st.size_diff
+    return {
+        "bytes_per_widget": round(total / widgets),
+        "by_package": {k: round(v / widgets) for k, v in sorted(packages.items(), key=lambda kv: -kv[1])},
+        "top_sites": [(k, round(v / widgets)) for k, v in sorted(sites.items(), key=lambda kv: -kv[1])[:top]],
+    }
+
+
+def run(args, sides: list[relay.Side], sizes=DEFAULT_SIZES, trace_sizes=TRACE_SIZES) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="presence-bench-memory-"))
+    out: dict = {}
+    for side in sides:
+        rows = {}
+        for c in sizes:
+            r = relay.run_departure(side, args, work, c, mode="none", agents=AGENTS)
+            rows[str(c)] = {
+                k: r.get(k)
+                for k in (
+                    "ok",
+                    "error",
+                    "rss_before_kb",
+                    "rss_agents_kb",
+                    "rss_connected_kb",
+                    "rss_per_idle_widget_kb",
+                    "rss_per_1k_mb",
+                    "widgets_online_s",
+                )
+            }
+            relay.log(f"memory {side.name} {c}: {rows[str(c)]}")
+        if not side.node:
+            for c in trace_sizes:
+                snaps = Path(tempfile.mkdtemp(prefix="snaps-", dir=work))
+                r = relay.run_departure(
+                    side,
+                    args,
+                    work,
+                    c,
+                    mode="none",
+                    agents=AGENTS,
+                    server_env={"PRESENCE_PERF_TRACEMALLOC": "10"},
+                    snapshots_dir=snaps,
+                )
+                rows.setdefault(str(c), {})
+                if (snaps / "snap-1.pickle").exists():
+                    rows[str(c)]["tracemalloc"] = per_socket(snaps / "snap-0.pickle", snaps / "snap-1.pickle", c)
+                else:
+                    rows[str(c)]["tracemalloc"] = {"error": r.get("error") or "no snapshot"}
+                relay.log(f"tracemalloc {side.name} {c}: {rows[str(c)]['tracemalloc']}")
+        out[side.name] = rows
+    return out
