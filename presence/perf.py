@@ -9,13 +9,16 @@ bench/NOTES.md and the README's "Performance" section.
 - eio, emit, rooms, middleware: realtime/sockets/fast/;
 - PRESENCE_PERF_WEBSOCKET_ONLY=1 (set by `presence serve --workers N`, N > 1): the
   WebSocket transport only, since long-polling requests may reach another worker;
-- PRESENCE_PERF_TRACEMALLOC=FRAMES (bench/memory.py only): tracemalloc snapshots on SIGUSR1.
+- PRESENCE_PERF_TRACEMALLOC=FRAMES (bench/memory.py only): tracemalloc snapshots on SIGUSR1;
+- PRESENCE_PERF_STATS_FILE=PATH (bench/soak.py only): on SIGUSR2, the live asyncio tasks and
+  sockets of this process are written to PATH as JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import os
 import signal
@@ -47,6 +50,8 @@ def install(app: web.Application, sio: socketio.AsyncServer) -> None:
         sio.eio.transports = ["websocket"]
     if os.environ.get("PRESENCE_PERF_TRACEMALLOC"):
         _tracemalloc_on_signal(app)
+    if os.environ.get("PRESENCE_PERF_STATS_FILE"):
+        _stats_on_signal(app, sio, Path(os.environ["PRESENCE_PERF_STATS_FILE"]))
     log.debug("perf measures: %s", ", ".join(sorted(on)) or "none (stock)")
     if on and set(installed) != on & {"eio", "emit", "rooms", "middleware"}:
         log.warning("perf: some transport measures were not installed (versions not pinned): %s", installed)
@@ -71,5 +76,26 @@ def _tracemalloc_on_signal(app: web.Application) -> None:
 
     async def on_startup(_app: web.Application) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
+
+    app.on_startup.append(on_startup)
+
+
+def _stats_on_signal(app: web.Application, sio: socketio.AsyncServer, path: Path) -> None:
+    """What bench/soak.py checks for leaks: tasks and sockets alive now (SIGUSR2)."""
+
+    def dump() -> None:
+        gc.collect()
+        tasks = asyncio.all_tasks()
+        names: dict[str, int] = {}
+        for t in tasks:
+            name = t.get_coro().__qualname__ if t.get_coro() is not None else "?"  # type: ignore[union-attr]
+            names[name] = names.get(name, 0) + 1
+        stats = {"tasks": len(tasks), "task_kinds": names, "engineio_sockets": len(sio.eio.sockets)}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stats))
+        tmp.replace(path)
+
+    async def on_startup(_app: web.Application) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, dump)
 
     app.on_startup.append(on_startup)
