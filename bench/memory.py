@@ -64,13 +64,21 @@ def per_socket(before: Path, after: Path, widgets: int, top: int = 12) -> dict:
     }
 
 
-def run(args, sides: list[relay.Side], sizes=DEFAULT_SIZES, trace_sizes=TRACE_SIZES) -> dict:
+def run(
+    args, sides: list[relay.Side], sizes=DEFAULT_SIZES, trace_sizes=TRACE_SIZES, known=None, node_max=10_000
+) -> dict:
+    """`known`: {side: {size: departure.js result}} already measured (by the relay part), not run again."""
     work = Path(tempfile.mkdtemp(prefix="presence-bench-memory-"))
     out: dict = {}
+    known = known or {}
     for side in sides:
         rows = {}
         for c in sizes:
-            r = relay.run_departure(side, args, work, c, mode="none", agents=AGENTS)
+            if side.node and c > node_max:
+                continue
+            r = (known.get(side.name) or {}).get(str(c))
+            if r is None or not r.get("rss_per_idle_widget_kb"):
+                r = relay.run_departure(side, args, work, c, mode="none", agents=AGENTS)
             rows[str(c)] = {
                 k: r.get(k)
                 for k in (
@@ -95,7 +103,7 @@ def run(args, sides: list[relay.Side], sizes=DEFAULT_SIZES, trace_sizes=TRACE_SI
                     c,
                     mode="none",
                     agents=AGENTS,
-                    server_env={"PRESENCE_PERF_TRACEMALLOC": "10"},
+                    server_env={"PRESENCE_PERF_TRACEMALLOC": "6"},
                     snapshots_dir=snaps,
                 )
                 rows.setdefault(str(c), {})

@@ -14,6 +14,8 @@ per conversation:join). `-name,...`: all but those.
 - rooms (realtime/sockets/fast/rooms.py): disconnect without scanning every room.
 - middleware (realtime/sockets/fast/engineio_loop.py): Socket.IO requests skip the
   REST middlewares (~2.5 KB per socket).
+- environ (realtime/sockets/fast/__init__.py): a socket's environ emptied once it has
+  connected (~2 KB per socket).
 - departures (services/widget/departures.py): lastSeen writes group-committed; a
   failed batch is retried.
 - registry (realtime/store registrations): widget:online and conversation:join read the
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import os
 
-ALL = ("gc", "eio", "emit", "rooms", "middleware", "departures", "registry", "uvloop")
+ALL = ("gc", "eio", "emit", "rooms", "middleware", "environ", "departures", "registry", "uvloop")
 ENV = "PRESENCE_PERF"
 
 

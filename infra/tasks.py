@@ -23,9 +23,12 @@ class TaskSet:
         task.add_done_callback(self._done)
         return task
 
-    def later(self, delay: float, make: Callable[[], Coroutine[Any, Any, Any]], name: str | None = None) -> None:
+    def later(
+        self, delay: float, make: Callable[[], Coroutine[Any, Any, Any]], name: str | None = None
+    ) -> asyncio.TimerHandle:
         """Runs `make()` after `delay` seconds. A timer handle until then (a few
-        hundred bytes, so one per socket is cheap), a task only once it fires."""
+        hundred bytes, so one per socket is cheap), a task only once it fires;
+        `cancel(handle)` forgets it."""
         handle: asyncio.TimerHandle
 
         def fire() -> None:
@@ -34,6 +37,11 @@ class TaskSet:
 
         handle = asyncio.get_running_loop().call_later(delay, fire)
         self._timers.add(handle)
+        return handle
+
+    def cancel(self, handle: asyncio.TimerHandle) -> None:
+        handle.cancel()
+        self._timers.discard(handle)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -7,6 +7,10 @@ bench/NOTES.md and the README's "Performance" section.
 
 - gc: thresholds now, `gc.freeze()` once start-up is over (infra/gc_tuning.py);
 - eio, emit, rooms, middleware: realtime/sockets/fast/;
+- environ: once a socket's Socket.IO connect handler has run, its WSGI-style environ is
+  emptied but for the keys engine.io still reads (~2 KB a socket: engine.io's request
+  frames and python-socketio keep the dict for the socket's lifetime; nothing of ours
+  reads it after connect);
 - PRESENCE_PERF_WEBSOCKET_ONLY=1 (set by `presence serve --workers N`, N > 1): the
   WebSocket transport only, since long-polling requests may reach another worker;
 - PRESENCE_PERF_TRACEMALLOC=FRAMES (bench/memory.py only): tracemalloc snapshots on SIGUSR1;
@@ -46,6 +50,12 @@ def install(app: web.Application, sio: socketio.AsyncServer) -> None:
 
         app.on_startup.append(freeze)
     installed = fast.install(sio, app, on)
+    if "environ" in on:
+
+        async def trim_after_connect(_app: web.Application) -> None:  # the gateway has registered by now
+            fast.trim_environ_after_connect(sio)
+
+        app.on_startup.append(trim_after_connect)
     if os.environ.get(WEBSOCKET_ONLY_ENV) == "1":
         sio.eio.transports = ["websocket"]
     if os.environ.get("PRESENCE_PERF_TRACEMALLOC"):

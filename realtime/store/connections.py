@@ -8,6 +8,7 @@ may need is in the presence store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from domain.identity import Identity
 
@@ -24,6 +25,7 @@ class SocketInfo:
     binding: Binding | None = None
     rooms: set[str] = field(default_factory=set)  # conversation ids an agent joined
     address: str = ""  # the client's address (behind trusted proxies), for per-address limits
+    watch: Any = None  # a widget socket's pending unbound check (a timer handle), until it binds
 
 
 class Connections:

@@ -10,6 +10,7 @@ composition root; the official protocol suites check them together through
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import socketio
 from aiohttp import web
@@ -30,3 +31,29 @@ def install(sio: socketio.AsyncServer, app: web.Application, on: Collection[str]
     if "emit" in on and emit.install():
         done.append("emit")
     return done
+
+
+ENVIRON_KEPT = ("REQUEST_METHOD", "PATH_INFO", "HTTP_ORIGIN", "HTTP_ACCEPT_ENCODING", "aiohttp.request")
+"""What engine.io reads of a request's environ after the socket's connect (its response, CORS)."""
+
+
+def trim_environ_after_connect(sio: socketio.AsyncServer, namespace: str = "/") -> None:
+    """Wraps the namespace's connect handler: once it has run, the environ it was given is
+    emptied but for ENVIRON_KEPT. `clear()` frees the dict's table and the header-key strings
+    (deleting keys one by one would not shrink the table); the dict object itself stays, as
+    engine.io's request frames hold it for the socket's lifetime."""
+    handlers = sio.handlers.get(namespace, {})
+    connect = handlers.get("connect")
+    if connect is None or getattr(connect, "_trims_environ", False):
+        return
+
+    async def connect_then_trim(sid: str, environ: dict[str, Any], auth: Any = None) -> Any:
+        try:
+            return await connect(sid, environ, auth)
+        finally:
+            kept = {k: environ[k] for k in ENVIRON_KEPT if k in environ}
+            environ.clear()
+            environ.update(kept)
+
+    connect_then_trim._trims_environ = True  # type: ignore[attr-defined]
+    handlers["connect"] = connect_then_trim
