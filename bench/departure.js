@@ -99,9 +99,13 @@ function put(path, body) {
     req.end(data);
   });
 }
+// Widgets connect from 127.0.0.2-33 in turn: one source address has ~28k ephemeral ports, and
+// the TIME_WAIT sockets of a previous 10k run would leave too few of them for 20k more.
+let nextSource = 0;
 function connect(auth) {
   return new Promise((resolve) => {
-    const s = io(URL_, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: 30000, auth: auth || undefined });
+    const localAddress = auth ? undefined : `127.0.0.${2 + (nextSource++ % 32)}`;
+    const s = io(URL_, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: 30000, auth: auth || undefined, localAddress });
     s.once('connect', () => resolve({ socket: s, ok: true }));
     s.once('connect_error', (e) => resolve({ socket: s, ok: false, err: e && e.message }));
   });

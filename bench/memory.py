@@ -13,6 +13,7 @@ number of widgets: the bytes one idle widget socket costs, and where.
 from __future__ import annotations
 
 import linecache
+import resource
 import tempfile
 import tracemalloc
 from pathlib import Path
@@ -20,6 +21,17 @@ from pathlib import Path
 import relay
 
 DEFAULT_SIZES = (1000, 10000, 20000)
+FD_MARGIN = 150
+"""File descriptors a server needs besides its sockets (listening socket, database, logs, ...)."""
+
+
+def largest(c: int) -> int:
+    """A process here may open at most RLIMIT_NOFILE files (its hard limit may be below 20,000 and
+    not raisable in a container): a size past it is measured at the limit less FD_MARGIN."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return min(c, limit - FD_MARGIN - AGENTS)
+
+
 TRACE_SIZES = (1000, 10000)
 AGENTS = 10
 
@@ -78,7 +90,7 @@ def run(
                 continue
             r = (known.get(side.name) or {}).get(str(c))
             if r is None or not r.get("rss_per_idle_widget_kb"):
-                r = relay.run_departure(side, args, work, c, mode="none", agents=AGENTS)
+                r = relay.run_departure(side, args, work, largest(c), mode="none", agents=AGENTS)
             rows[str(c)] = {
                 k: r.get(k)
                 for k in (
@@ -92,6 +104,12 @@ def run(
                     "widgets_online_s",
                 )
             }
+            measured = largest(c) if r.get("conversations") is None else int(r["conversations"])
+            rows[str(c)]["widgets_measured"] = measured
+            if measured != c and r.get("rss_per_idle_widget_kb") and r.get("rss_agents_kb"):
+                # measured at the file limit: the RSS c widgets would take, at the measured cost per widget
+                rows[str(c)]["rss_connected_kb"] = round(r["rss_agents_kb"] + c * r["rss_per_idle_widget_kb"])
+                rows[str(c)]["rss_extrapolated_from"] = measured
             relay.log(f"memory {side.name} {c}: {rows[str(c)]}")
         if not side.node:
             for c in trace_sizes:

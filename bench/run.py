@@ -169,6 +169,12 @@ def table(results: dict) -> list[str]:
                     f"  {side:>8} {int(c):>6,} widgets: RSS {fmt(r.get('rss_per_idle_widget_kb'))} KB/widget, "
                     f"{fmt(r.get('rss_per_1k_mb'))} MB per 1k sockets, "
                     f"total {fmt((r.get('rss_connected_kb') or 0) / 1024, 0)} MB"
+                    + (
+                        f" (measured with {r['rss_extrapolated_from']:,}, the file limit; same cost per widget)"
+                        if r.get("rss_extrapolated_from")
+                        else ""
+                    )
+                    + (f" [{r['error']}]" if r.get("error") else "")
                     + (f"; tracemalloc {t['bytes_per_widget']:,} B/widget" if t.get("bytes_per_widget") else "")
                 )
                 if t.get("by_package"):

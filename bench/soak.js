@@ -64,9 +64,11 @@ function request(method, path, token, body) {
     if (data) req.end(data); else req.end();
   });
 }
+let nextSource = 0; // widgets from 127.0.0.2-33 in turn: ephemeral ports of one address run out under churn
 function connect(auth) {
   return new Promise((resolve) => {
-    const s = io(URL_, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: 30000, auth: auth || undefined });
+    const localAddress = auth ? undefined : `127.0.0.${2 + (nextSource++ % 32)}`;
+    const s = io(URL_, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: 30000, auth: auth || undefined, localAddress });
     s.once('connect', () => resolve(s));
     s.once('connect_error', () => { count('connect_errors'); resolve(null); });
   });

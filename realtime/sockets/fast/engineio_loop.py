@@ -72,9 +72,20 @@ slow_closed = 0
 
 
 def _spawn(coro: Any) -> None:
-    task = asyncio.ensure_future(coro)
+    """Runs `coro` in the background, held by reference; a socket that closed meanwhile
+    (SocketIsClosedError, a connection reset) is no error worth a traceback."""
+    task = asyncio.ensure_future(_quietly(coro))
     _background.add(task)
     task.add_done_callback(_background.discard)
+
+
+async def _quietly(coro: Any) -> None:
+    try:
+        await coro
+    except (exceptions.SocketIsClosedError, ConnectionError, OSError):
+        pass
+    except Exception:
+        log.exception("engine.io background send failed")
 
 
 def _write(sock: Any, ws: Any, pkt: packet.Packet) -> bool:
