@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from db.engine import unavailable
 from services import errors as service
 
 log = logging.getLogger("presence.api")
@@ -79,9 +80,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         message = _AIOHTTP_MESSAGES.get(e.status, e.reason)
         return web.json_response({"error": message}, status=e.status, headers=_keep_headers(e))
-    except Exception:
+    except Exception as e:
+        if unavailable(e):
+            # Down or restarting: no traceback per request, and a status that says "retry".
+            log.warning("database unavailable on %s %s: %s", request.method, request.path, _first_line(e))
+            return web.json_response({"error": DATABASE_UNAVAILABLE}, status=503, headers={"Retry-After": "1"})
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response({"error": "Internal server error"}, status=500)
+
+
+DATABASE_UNAVAILABLE = "The database is unavailable for a moment; try again shortly"
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
 def _keep_headers(e: web.HTTPException) -> dict[str, str]:

@@ -290,3 +290,54 @@ def stopping(*things: Any) -> Iterator[None]:
         for thing in things:
             with contextlib.suppress(Exception):
                 thing.stop()
+
+
+# ---------------------------------------------------------------- a private PostgreSQL
+class PrivatePostgres:
+    """A PostgreSQL cluster of this test's own (initdb in a temp folder, its own
+    port and socket folder), which the test may stop and start at will without
+    disturbing the shared server on 5432. As root, initdb and postgres refuse
+    to run, so they run as the `postgres` user (runuser)."""
+
+    def __init__(self) -> None:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not found:
+            skip_unless_required("PostgreSQL server binaries not installed (/usr/lib/postgresql/*/bin/initdb)")
+        self.bin = Path(found[-1]).parent
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            runuser = shutil.which("runuser")
+            if runuser is None:
+                skip_unless_required("running as root without runuser: cannot start a private PostgreSQL")
+            self.as_user = [str(runuser), "-u", "postgres", "--"]
+        import tempfile
+
+        self.folder = Path(tempfile.mkdtemp(prefix="presence-pg-"))
+        if self.as_user:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self.data = self.folder / "data"
+        self.port = free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/presence"
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+        self.start()
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "presence")
+
+    def _run(self, program: str, *args: str) -> None:
+        done = subprocess.run(
+            [*self.as_user, str(self.bin / program), *args], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, f"{program} failed: {done.stdout}{done.stderr}"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"), "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """`immediate` is a crash (no checkpoint; recovery from the WAL on the next start)."""
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop("immediate")
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 import socketio
 
+from db.engine import unavailable
 from domain.client_address import Network, client_address
 from domain.identity import Identity, TokenCodec, TokenError
 from domain.rate_limit import RateLimiter
@@ -146,9 +147,13 @@ class SocketGateway:
             ack = await route.handler(sid, info, data)
         except ServiceError as e:
             ack = refused(e.message)
-        except Exception:
-            log.exception("event %s from %s failed", event, sid)
-            ack = refused("Internal server error")
+        except Exception as e:
+            if unavailable(e):
+                log.warning("event %s from %s: the database is unavailable", event, sid)
+                ack = refused("The database is unavailable for a moment; try again shortly")
+            else:
+                log.exception("event %s from %s failed", event, sid)
+                ack = refused("Internal server error")
         return self._count(event, ack)
 
     def _count(self, event: str, ack: Ack) -> Ack:
