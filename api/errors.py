@@ -13,8 +13,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from db.engine import unavailable
 from services import errors as service
+from services.errors import unavailable_message
 
 log = logging.getLogger("presence.api")
 
@@ -81,15 +81,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         message = _AIOHTTP_MESSAGES.get(e.status, e.reason)
         return web.json_response({"error": message}, status=e.status, headers=_keep_headers(e))
     except Exception as e:
-        if unavailable(e):
+        if (away := unavailable_message(e)) is not None:
             # Down or restarting: no traceback per request, and a status that says "retry".
-            log.warning("database unavailable on %s %s: %s", request.method, request.path, _first_line(e))
-            return web.json_response({"error": DATABASE_UNAVAILABLE}, status=503, headers={"Retry-After": "1"})
+            log.warning("%s on %s %s: %s", away, request.method, request.path, _first_line(e))
+            return web.json_response({"error": away}, status=503, headers={"Retry-After": "1"})
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response({"error": "Internal server error"}, status=500)
-
-
-DATABASE_UNAVAILABLE = "The database is unavailable for a moment; try again shortly"
 
 
 def _first_line(e: BaseException) -> str:

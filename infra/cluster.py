@@ -104,14 +104,39 @@ def connect_redis(url: str) -> Redis:
         raise RuntimeError(
             "PRESENCE_REDIS_URL is set but the `redis` package is not installed: pip install redis"
         ) from None
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     # A blocking pool: under a burst (a reconnect storm after a deploy) callers
     # wait their turn for a connection instead of failing; WATCH transactions
-    # hold one across a few round trips.
+    # hold one across a few round trips. A command that finds its pooled
+    # connection closed (Redis restarted since it was last used) is sent once
+    # more on a fresh one, so the first request after a restart does not fail;
+    # a transaction under WATCH is never resent (redis-py raises instead).
     pool = BlockingConnectionPool.from_url(
-        url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT, health_check_interval=30, socket_keepalive=True
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT,
+        health_check_interval=30,
+        socket_keepalive=True,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
     return Redis(connection_pool=pool)
 
 
+def redis_unavailable(error: BaseException) -> bool:
+    """True when `error` says Redis cannot be reached right now (down, restarting):
+    the caller may try again shortly, so adapters answer 503, not 500."""
+    try:
+        from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(error, ConnectionError | TimeoutError | BusyLoadingError)
+
+
 MAX_CONNECTIONS = 64
 POOL_WAIT = 10.0
+CONNECT_TIMEOUT = 5.0
+"""Seconds a new Redis connection may take: a host that does not answer fails, not hangs."""

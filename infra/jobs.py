@@ -38,6 +38,7 @@ class JobRunner:
         self._jobs: dict[str, tuple[float, Job]] = {}
         self._scheduler: AsyncIOScheduler | None = None
         self._running: set[asyncio.Task[Any]] = set()
+        self._lock_failing: set[str] = set()
 
     def add(self, name: str, every: float, job: Job) -> None:
         """Runs `job` every `every` seconds once started (0 disables the period, not the job)."""
@@ -97,9 +98,17 @@ class JobRunner:
         every, _ = self._jobs[name]
         try:
             mine = await self._lock.acquire(name, every)
-        except Exception:
-            log.warning("job %s: could not take the cluster lock; skipping this period", name, exc_info=True)
+        except Exception as e:
+            # Logged once (and when it works again), not every period while Redis stays away.
+            if name not in self._lock_failing:
+                self._lock_failing.add(name)
+                log.warning("job %s: could not take the cluster lock; skipping its periods until it can", name)
+            else:
+                log.debug("job %s: cluster lock still unavailable: %s", name, e)
             return
+        if name in self._lock_failing:
+            self._lock_failing.discard(name)
+            log.warning("job %s: cluster lock available again", name)
         if not mine:
             return
         keeper = asyncio.create_task(self._keep_holding(name, every), name=f"hold:{name}")

@@ -70,7 +70,7 @@ class Runtime:
             await widget.reclaim()
             await self.services.agents.reclaim()
 
-        await self.store.start(reclaim)
+        await self.store.start(reclaim, widget.resync)
         self.services.jobs.start()
 
     async def stop_jobs(self) -> None:

@@ -228,29 +228,44 @@ class Client:
         self._beat = heartbeat
 
     async def _heartbeats(self, every: float) -> None:
-        """Like widget.js: a heartbeat at the interval the server acked, while connected."""
+        """Like widget.js: a heartbeat at the interval the server acked, while connected;
+        a refused one (the server holds no lease for this socket) says hello again."""
         while True:
             await asyncio.sleep(every)
-            if self.sio.connected and self._beat is not None:
-                with contextlib.suppress(Exception):
-                    await self.sio.call(self._beat, self.payload, timeout=5)
+            if not (self.sio.connected and self._beat is not None):
+                continue
+            try:
+                ack = await self.sio.call(self._beat, self.payload, timeout=5)
+            except Exception:
+                continue  # no answer: keep the pace; the transport notices a dead link
+            if not ack.get("ok"):
+                await self._say_hello()
 
     async def _connected(self) -> None:
         # Not awaited here: the ack arrives through the loop that runs this handler.
-        task = asyncio.create_task(self._say_hello())
+        self._spawn(self._say_hello(), "hello")
+
+    def _spawn(self, work: Any, name: str) -> None:
+        task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _say_hello(self) -> None:
-        try:
-            ack = await self.sio.call(self.hello, self.payload, timeout=5)
-        except Exception as e:  # the connection went again before the ack: the next connect says it
-            ack = {"ok": False, "error": repr(e)}
-        if ack.get("ok") and self._beat is not None and not any(t.get_name() == "beat" for t in self._tasks):
-            task = asyncio.create_task(self._heartbeats(float(ack["heartbeatInterval"])), name="beat")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        self.acks.put_nowait((time.monotonic(), ack))
+        """Says hello until the server accepts it (refused, e.g. while the server's
+        Redis is away: again after a pause, as widget.js does), while connected."""
+        while True:
+            try:
+                ack = await self.sio.call(self.hello, self.payload, timeout=5)
+            except Exception as e:  # the connection went before the ack: the next connect says it
+                ack = {"ok": False, "error": repr(e)}
+            self.acks.put_nowait((time.monotonic(), ack))
+            if ack.get("ok"):
+                if self._beat is not None and not any(t.get_name() == "beat" for t in self._tasks):
+                    self._spawn(self._heartbeats(float(ack["heartbeatInterval"])), "beat")
+                return
+            await asyncio.sleep(0.5)
+            if not self.sio.connected:
+                return
 
     async def connect(self, url: str, **kw: Any) -> None:
         auth = {"token": self.token} if self.token else None
@@ -341,3 +356,46 @@ class PrivatePostgres:
         with contextlib.suppress(Exception):
             self.stop("immediate")
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- a private Redis
+class PrivateRedis:
+    """A redis-server of this test's own on a free port, without persistence (as
+    the shared one): stopping it loses every key, as a restart of such a Redis does."""
+
+    def __init__(self, folder: Path) -> None:
+        self.binary = require("redis-server")
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--daemonize", "no", "--dir", str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        from redis import Redis
+
+        deadline = time.monotonic() + 10
+        with Redis(host="127.0.0.1", port=self.port) as client:
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except Exception:
+                    assert self.proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                    time.sleep(0.02)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    stop = kill

@@ -23,8 +23,8 @@ from typing import Any
 
 import aiohttp
 
-from api.errors import DATABASE_UNAVAILABLE
 from domain.identity import TokenCodec
+from services.errors import DATABASE_UNAVAILABLE
 from tests.conftest import SECRET
 from tests.process_support import Client, PrivatePostgres, node_env, start_nodes, stop_all
 

@@ -16,14 +16,13 @@ from typing import Any
 
 import socketio
 
-from db.engine import unavailable
 from domain.client_address import Network, client_address
 from domain.identity import Identity, TokenCodec, TokenError
 from domain.rate_limit import RateLimiter
 from domain.rooms import ADMINS_ROOM, user_room
 from infra.metrics import Metrics
 from realtime.store.connections import Connections, SocketInfo
-from services.errors import ServiceError
+from services.errors import ServiceError, unavailable_message
 
 log = logging.getLogger("presence.realtime")
 
@@ -148,9 +147,9 @@ class SocketGateway:
         except ServiceError as e:
             ack = refused(e.message)
         except Exception as e:
-            if unavailable(e):
-                log.warning("event %s from %s: the database is unavailable", event, sid)
-                ack = refused("The database is unavailable for a moment; try again shortly")
+            if (message := unavailable_message(e)) is not None:
+                log.warning("event %s from %s: %s", event, sid, message)
+                ack = refused(message)
             else:
                 log.exception("event %s from %s failed", event, sid)
                 ack = refused("Internal server error")

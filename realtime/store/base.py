@@ -30,6 +30,17 @@ FORGET_IDLE_AFTER = 3600.0
 by the store; its last departure is kept in the database (`conversations.last_seen`)."""
 
 
+def node_lost_after(sweep_every: float) -> float:
+    """A node whose keepalive (every sweep period) is this stale is dead (SIGKILL, lost
+    host): its sockets are dropped with reason node_lost, usually well before their
+    leases expire. Generous, so a busy node is not taken for dead (and if it is, it
+    claims its sockets back). Also how long a node waits, once its store is reachable
+    again after an outage, before judging other nodes or restating to its agents what
+    it may have missed: by then every live node has refreshed its keepalive and
+    claimed its sockets back."""
+    return max(10 * sweep_every, 3.0)
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """What the agents of one conversation must be told about one transition."""
@@ -113,9 +124,15 @@ class PresenceStore(Protocol):
     def listen(self, listener: ChangeListener) -> None:
         """Sets this node's listener of changes (before `start`)."""
 
-    async def start(self, on_forgotten: Callable[[], Awaitable[None]] | None = None) -> None:
+    async def start(
+        self,
+        on_forgotten: Callable[[], Awaitable[None]] | None = None,
+        on_gap: Callable[[], None] | None = None,
+    ) -> None:
         """Starts whatever the store keeps running (a node keepalive); `on_forgotten`
-        is called if the cluster took this node for dead, to claim its sockets back."""
+        is called if the cluster took this node for dead, to claim its sockets back;
+        `on_gap` when changes may have been missed (the store was unreachable for a
+        while) and the cluster has settled again, so agents can be told the state."""
 
     async def ping(self) -> bool:
         """True when the store's backend answers."""

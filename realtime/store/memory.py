@@ -146,8 +146,12 @@ class MemoryPresenceStore:
     async def forget_node(self, node: str, now: float) -> list[Outcome]:
         return []
 
-    async def start(self, on_forgotten: Callable[[], Awaitable[None]] | None = None) -> None:
-        return None
+    async def start(
+        self,
+        on_forgotten: Callable[[], Awaitable[None]] | None = None,
+        on_gap: Callable[[], None] | None = None,
+    ) -> None:
+        return None  # in this process: never unreachable, never misses a change
 
     async def ping(self) -> bool:
         return True

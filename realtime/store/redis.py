@@ -37,7 +37,7 @@ from domain import widget_presence as rules
 from domain.clock import Clock
 from domain.widget_presence import CustomerPresence, DepartureReason, Notice
 from realtime.store import codec
-from realtime.store.base import FORGET_IDLE_AFTER, ChangeListener, Outcome, change_of
+from realtime.store.base import FORGET_IDLE_AFTER, ChangeListener, Outcome, change_of, node_lost_after
 
 log = logging.getLogger("presence.store.redis")
 
@@ -70,7 +70,15 @@ class RedisPresenceStore:
         self._keepalive: asyncio.Task[None] | None = None
         self._subscriber: asyncio.Task[None] | None = None
         self._on_forgotten: Reclaim | None = None
+        self._on_gap: Callable[[], None] | None = None
         self._listener: ChangeListener | None = None
+        # Since when (this node's clock) Redis has answered without interruption;
+        # None while it does not. Until it has for a while, this node neither takes
+        # others for dead (their keepalives could not be written either) nor trusts
+        # that it heard every change.
+        self._reachable_since: float | None = clock()
+        self._settle_after = node_lost_after(keepalive_every)
+        self._gap: asyncio.Task[None] | None = None
 
     def listen(self, listener: ChangeListener) -> None:
         self._listener = listener
@@ -238,6 +246,12 @@ class RedisPresenceStore:
 
     # ---------------------------------------------------------------- nodes
     async def lost_nodes(self, now: float, lost_after: float) -> list[str]:
+        since = self._reachable_since
+        if since is None or now - since < lost_after:
+            # Redis was away (for this node at least): no keepalive could be written
+            # meanwhile, so a stale one proves nothing until every node has had
+            # `lost_after` to write again.
+            return []
         members = await self._r.zrangebyscore(self._nodes, "-inf", now - lost_after)
         return [node for node in map(_text, members) if node != self._node]
 
@@ -259,12 +273,16 @@ class RedisPresenceStore:
         log.warning("node %s lost: %d customer changes told", node, len(outcomes))
         return outcomes
 
-    async def start(self, on_forgotten: Reclaim | None = None) -> None:
+    async def start(self, on_forgotten: Reclaim | None = None, on_gap: Callable[[], None] | None = None) -> None:
         """Registers this node and keeps it registered while it runs.
 
         If another node took this one for dead (a long stall, a Redis blip) and
-        forgot its sockets, `on_forgotten` is called to claim them back."""
+        forgot its sockets, or Redis lost them (restarted empty), `on_forgotten` is
+        called to claim them back. After Redis was unreachable, changes published
+        meanwhile were not received: `on_gap` is called once the cluster has
+        settled (every live node has claimed its sockets back)."""
         self._on_forgotten = on_forgotten
+        self._on_gap = on_gap
         pubsub = self._r.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(self._changes)  # before any transition of ours can publish
         self._subscriber = asyncio.create_task(self._receive(pubsub), name=f"changes:{self._node}")
@@ -288,10 +306,12 @@ class RedisPresenceStore:
                             log.exception("could not deliver a presence change")
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.warning("presence changes subscription lost; resubscribing in %.2f s", pause, exc_info=True)
+                except Exception as e:
+                    if pause == 0.05:
+                        log.warning("presence changes subscription lost (%s); resubscribing", e)
+                    self._missed()  # what is published until we are subscribed again goes unheard
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, 2.0)
+                pause = min(pause * 2, 0.5)
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                 pubsub = self._r.pubsub(ignore_subscribe_messages=True)
@@ -305,19 +325,49 @@ class RedisPresenceStore:
         while True:
             await asyncio.sleep(self._keepalive_every)
             try:
-                # XX: only refresh an existing entry, so a missing one tells us we were forgotten.
+                # XX: only refresh an existing entry, so a missing one tells us we were
+                # forgotten (taken for dead, or Redis restarted empty).
                 if not await self._r.zadd(self._nodes, {self._node: self._clock()}, xx=True, ch=True):
                     log.warning("node %s was taken for dead: claiming its sockets back", self._node)
                     if self._on_forgotten is not None:
                         await self._on_forgotten()
                     await self._r.zadd(self._nodes, {self._node: self._clock()})
-            except Exception:  # Redis away for a moment: try again next period
-                log.warning("node keepalive failed", exc_info=True)
+                if self._reachable_since is None:
+                    log.warning("Redis answers again: node %s resumes", self._node)
+                    self._reachable_since = self._clock()
+                    self._missed()
+            except Exception as e:  # Redis away for a moment: try again next period
+                if self._reachable_since is not None:
+                    log.warning("node keepalive failed; retrying every %.2f s", self._keepalive_every, exc_info=True)
+                else:
+                    log.debug("node keepalive failed again: %s", e)
+                self._reachable_since = None
+
+    def _missed(self) -> None:
+        """Changes may have gone unheard: once Redis has answered for a while (every
+        live node has claimed its sockets back), `on_gap` (agents told the state)."""
+        if self._on_gap is None or (self._gap is not None and not self._gap.done()):
+            return
+
+        async def settle_then_tell() -> None:
+            while True:
+                await asyncio.sleep(self._settle_after)
+                since = self._reachable_since
+                if since is not None and self._clock() - since >= self._settle_after * 0.99:
+                    break
+            if self._on_gap is not None:
+                self._on_gap()
+
+        self._gap = asyncio.create_task(settle_then_tell(), name=f"gap:{self._node}")
 
     async def ping(self) -> bool:
         return bool(await self._r.ping())
 
     async def close(self) -> None:
+        if self._gap is not None:
+            self._gap.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._gap
         if self._subscriber is not None:
             self._subscriber.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,211 @@
+"""Fault: Redis stopped and started again (empty: no persistence, as a restart
+of such a Redis is) under three `presence serve` nodes.
+
+A private redis-server of this test's own is killed, never the shared one.
+Customers on two nodes stay; one customer leaves while Redis is away; agents
+on two nodes watch all three conversations. It proves, once Redis is back:
+- health goes degraded (redis error) and back to ok on every node;
+- no ghost: the customer who left is offline in every node's snapshot;
+- no lost offline: every agent's last online/offline event for each
+  conversation agrees with the snapshot (the one who left: offline, with the
+  reason and lastSeen of the departure; the others: online);
+- the customers who stayed are online on one device each, their heartbeats
+  acked, and the presence of both agents counted again (socketsInRoom);
+- no false departure: agents never heard the customers who stayed go offline;
+- Socket.IO's Redis channel is subscribed again within seconds (an admin on one
+  node hears another node's `user:online`).
+Charges (SPEC §7) are not covered: the credits service is not on main yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import socketio
+
+from domain.identity import TokenCodec
+from tests.conftest import SECRET
+from tests.helpers import EventLog
+from tests.process_support import Client, PrivateRedis, node_env, start_nodes, stop_all
+
+TOKENS = TokenCodec(SECRET)
+CONVERSATIONS = ["c1", "c2", "c3"]
+OUTAGE = 4.0  # longer than a node's keepalive may be stale before it is taken for dead (3 s here)
+FIGURES: dict[str, float] = {}
+
+
+def ids(c: str) -> dict[str, str]:
+    return {"conversationId": c, "sessionId": f"s-{c}"}
+
+
+async def snapshot(http: aiohttp.ClientSession, url: str, c: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {TOKENS.encode('boss', 'admin')}"}
+    async with http.get(f"{url}/api/widget/presence?conversationId={c}", headers=headers) as r:
+        assert r.status == 200
+        return await r.json()  # type: ignore[no-any-return]
+
+
+async def health(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with http.get(f"{url}/api/health", timeout=aiohttp.ClientTimeout(total=30)) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def until(check: Any, timeout: float, what: str) -> float:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
+        await asyncio.sleep(0.05)
+    return time.monotonic()
+
+
+def last_word(log: EventLog, c: str) -> tuple[str, Any] | None:
+    told = [
+        (name, data)
+        for name, data in log.events
+        if name in ("customer:online", "customer:offline") and data["conversationId"] == c
+    ]
+    return told[-1] if told else None
+
+
+async def test_redis_restarted_under_three_nodes(tmp_path: Path, sqlite_template: Path) -> None:
+    shutil.copy(sqlite_template, tmp_path / "presence.db")
+    redis = PrivateRedis(tmp_path)
+    env = node_env(
+        f"sqlite+aiosqlite:///{tmp_path / 'presence.db'}",
+        PRESENCE_REDIS_URL=redis.url,
+        PRESENCE_WIDGET_HEARTBEAT_INTERVAL="0.5",
+        PRESENCE_WIDGET_OFFLINE_AFTER="8",
+        PRESENCE_WIDGET_OFFLINE_GRACE="0.5",
+        PRESENCE_WIDGET_SWEEP_EVERY="0.2",
+    )
+    nodes = start_nodes(tmp_path, env, 3)
+    a, b, c = (n.url for n in nodes)
+    sockets: list[socketio.AsyncClient] = []
+    widgets: dict[str, Client] = {}
+    try:
+        async with aiohttp.ClientSession() as http:
+            service = {"Authorization": f"Bearer {TOKENS.encode('svc', 'service')}"}
+            for conv in CONVERSATIONS:
+                async with http.put(
+                    f"{a}/api/conversations/{conv}",
+                    headers=service,
+                    json={"companyId": "co-1", "platform": "WIDGET", **ids(conv)},
+                ) as r:
+                    assert r.status == 201
+            agents: list[EventLog] = []
+            for url in (c, a):
+                agent = socketio.AsyncClient(reconnection=False)
+                agents.append(EventLog(agent))
+                await agent.connect(url, auth={"token": TOKENS.encode("ag", "agent", "co-1")}, transports=["websocket"])
+                sockets.append(agent)
+                for conv in CONVERSATIONS:
+                    assert (await agent.call("conversation:join", {"conversationId": conv}))["ok"] is True
+            admin_socket = socketio.AsyncClient(reconnection=False)
+            admin = EventLog(admin_socket)
+            await admin_socket.connect(c, auth={"token": TOKENS.encode("boss", "admin")}, transports=["websocket"])
+            sockets.append(admin_socket)
+            for conv, url in (("c1", a), ("c2", b), ("c3", a)):
+                widgets[conv] = Client("widget:online", ids(conv), heartbeat="widget:heartbeat")
+                await widgets[conv].connect(url, transports=["websocket"])
+                assert (await widgets[conv].next_ack())[1]["ok"] is True
+            for log in agents:
+                for _ in CONVERSATIONS:
+                    await log.next("customer:online")
+
+            redis.kill()
+            down_at = time.monotonic()
+
+            async def all_degraded() -> bool:
+                for url in (a, b, c):
+                    status, body = await health(http, url)
+                    if status != 503 or body["redis"] != "error":
+                        return False
+                return True
+
+            await until(all_degraded, 10, "health degraded on every node")
+            await widgets["c3"].close()  # the customer of c3 leaves while Redis is away
+            left_at = time.monotonic()
+            await asyncio.sleep(max(0.0, down_at + OUTAGE - time.monotonic()))  # the outage lasts
+            redis.start()
+            up_at = time.monotonic()
+
+            async def all_ok() -> bool:
+                for url in (a, b, c):
+                    status, body = await health(http, url)
+                    if status != 200 or body["redis"] != "ok":
+                        return False
+                return True
+
+            ok_at = await until(all_ok, 15, "health ok on every node")
+            # Socket.IO's own Redis channel is back promptly too: node A's event to the
+            # admins room reaches the admin on node C (python-socketio alone would wait
+            # up to 1 + 2 + 4 … s between attempts to subscribe again).
+            user = {"Authorization": f"Bearer {TOKENS.encode('u-late', 'user', 'co-1')}"}
+            async with http.post(f"{a}/api/users/heartbeat/", headers=user) as r:
+                assert r.status == 200
+            while (await admin.next("user:online", timeout=3))["user_id"] != "u-late":
+                pass
+            relayed_at = time.monotonic()
+
+            seen: dict[str, Any] = {}
+
+            async def settled() -> bool:
+                for url in (a, b, c):
+                    snaps = {conv: await snapshot(http, url, conv) for conv in CONVERSATIONS}
+                    seen[url] = snaps
+                    seen["agents"] = [{conv: last_word(log, conv) for conv in CONVERSATIONS} for log in agents]
+                    if not (snaps["c1"]["isOnline"] and snaps["c1"]["devices"] == 1):
+                        return False
+                    if not (snaps["c2"]["isOnline"] and snaps["c2"]["devices"] == 1):
+                        return False
+                    if snaps["c3"]["isOnline"] or any(s["socketsInRoom"] != 2 + s["devices"] for s in snaps.values()):
+                        return False
+                for log in agents:
+                    words = {conv: last_word(log, conv) for conv in CONVERSATIONS}
+                    if [w[0] if w else None for w in words.values()] != [
+                        "customer:online",
+                        "customer:online",
+                        "customer:offline",
+                    ]:
+                        return False
+                return True
+
+            try:
+                settled_at = await until(settled, 20, "presence agreed again after Redis came back")
+            except AssertionError as e:
+                raise AssertionError(f"{e}: {seen}") from None
+            for log in agents:
+                _, offline = last_word(log, "c3") or ("", {})
+                assert offline["reason"] == "disconnected", offline
+                assert offline["lastSeen"] is not None
+                told = [(n, d["conversationId"]) for n, d in log.events if n == "customer:offline"]
+                assert told == [("customer:offline", "c3")], told  # no false offline of c1 or c2
+            for conv in ("c1", "c2"):
+                ack = await widgets[conv].sio.call("widget:heartbeat", ids(conv), timeout=5)
+                assert ack["ok"] is True, ack
+            # And the cluster works as before: c1's customer leaves, every agent hears it.
+            await widgets["c1"].close()
+            for log in agents:
+                while (await log.next("customer:offline", timeout=10))["conversationId"] != "c1":
+                    pass
+            FIGURES["redis_down_s"] = up_at - down_at
+            FIGURES["up_to_health_ok_s"] = ok_at - up_at
+            FIGURES["up_to_cross_node_event_s"] = relayed_at - up_at
+            FIGURES["up_to_presence_agreed_s"] = settled_at - up_at
+            FIGURES["left_during_outage_at_s"] = left_at - down_at
+            print(f"\nredis figures: {FIGURES}")
+    finally:
+        for w in widgets.values():
+            await w.close()
+        for s in sockets:
+            if s.connected:
+                await s.disconnect()
+        stop_all(nodes)
+        redis.kill()
+        for n in nodes:
+            print(f"--- {n.url}\n{n.tail(25)}")
