@@ -4,6 +4,8 @@ book of each job's last run (so any node's `/api/health` tells the cluster's).""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -124,6 +126,15 @@ def connect_redis(url: str) -> Redis:
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
     return Redis(connection_pool=pool)
+
+
+async def redis_time(redis: Redis, monotonic: Callable[[], float] = time.monotonic) -> tuple[float, float]:
+    """`(Redis server time, this process's monotonic time at that moment)`: the
+    cluster's one clock, read at the middle of the round trip."""
+    sent = monotonic()
+    seconds, micros = await redis.time()
+    received = monotonic()
+    return seconds + micros / 1_000_000, (sent + received) / 2
 
 
 def redis_unavailable(error: BaseException) -> bool:

@@ -80,7 +80,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     app.on_response_prepare.append(security_headers)
     sio.attach(app)
 
-    limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit, clock)
+    limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit, services.clock)
     gateway = SocketGateway(
         sio,
         services.connections,

@@ -25,11 +25,12 @@ from domain.clock import Clock, system_clock
 from domain.identity import TokenCodec
 from domain.rate_limit import RateLimiter
 from infra.broadcast import Broadcaster, NullBroadcaster
-from infra.cluster import LocalJobBook, LocalJobLock, RedisJobBook, RedisJobLock, connect_redis
+from infra.cluster import LocalJobBook, LocalJobLock, RedisJobBook, RedisJobLock, connect_redis, redis_time
 from infra.cooldowns import CooldownStore, create_cooldowns
 from infra.jobs import JobRunner
 from infra.metrics import Metrics
 from infra.settings import Settings
+from infra.steady_clock import SteadyClock
 from realtime.store import create_store
 from realtime.store.base import PresenceStore
 from realtime.store.connections import Connections
@@ -48,6 +49,10 @@ SHUTDOWN_STEP = 5.0
 """Seconds each shutdown step may take before the process goes on without it."""
 
 
+CLOCK_SYNC_EVERY = 1.0
+"""Seconds between two readings of Redis's clock, which every node's clock follows."""
+
+
 @dataclass(slots=True)
 class Runtime:
     """The services and the resources behind them, to start and to close."""
@@ -59,10 +64,31 @@ class Runtime:
     redis: Redis | None
     store: PresenceStore
     cooldowns: CooldownStore
+    steady: SteadyClock | None = None
+    _clock_sync: asyncio.Task[None] | None = None
+
+    async def follow_redis_time(self, step: bool = False) -> None:
+        """With Redis, this node's clock follows Redis's (one clock for the cluster)."""
+        if self.redis is None or self.steady is None:
+            return
+        try:
+            remote, at = await redis_time(self.redis)
+        except Exception:
+            log.debug("could not read Redis's clock; keeping the last reading", exc_info=True)
+            return
+        self.steady.observe(remote, at, step=step)
+
+    async def _keep_following(self) -> None:
+        while True:
+            await asyncio.sleep(CLOCK_SYNC_EVERY)
+            await self.follow_redis_time()
 
     async def start_node(self) -> None:
         """What a serving node runs besides requests: the store's node keepalive
         and change subscription, the feed to agents, the periodic jobs."""
+        if self.redis is not None and self.steady is not None:
+            await self.follow_redis_time(step=True)  # before anything is timed
+            self._clock_sync = asyncio.create_task(self._keep_following(), name="clock-sync")
         widget = self.services.widget
         await widget.start()
 
@@ -78,6 +104,10 @@ class Runtime:
 
     async def close(self) -> None:
         """Releases every resource, each step bounded so the process never hangs."""
+        if self._clock_sync is not None:
+            self._clock_sync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock_sync
         await bounded("timers", self.services.widget.close())
         await bounded("presence store", self.store.close())
         await bounded("cooldowns", self.cooldowns.close())
@@ -101,6 +131,12 @@ def build(
     settings: Settings, broadcaster: Broadcaster, clock: Clock = system_clock, node_id: str | None = None
 ) -> Runtime:
     settings.validate()
+    # Durations are measured on a clock that never jumps (infra/steady_clock.py). A
+    # SteadyClock given is used as is; the system clock is made one; any other clock
+    # (a test's fake clock) is taken as it is, so a test that moves it moves time.
+    if clock is system_clock:
+        clock = SteadyClock()
+    steady = clock if isinstance(clock, SteadyClock) else None
     node_id = node_id or uuid.uuid4().hex[:12]
     metrics = Metrics()
     engine = create_engine(settings.database_url)
@@ -134,7 +170,7 @@ def build(
     )
     jobs.add("widget_leases", settings.widget_sweep_every, widget.sweep.run)
     jobs.add("users_offline", settings.user_sweep_every, users.sweep)
-    return Runtime(services, node_id, engine, db, redis, store, cooldowns)
+    return Runtime(services, node_id, engine, db, redis, store, cooldowns, steady)
 
 
 @contextlib.asynccontextmanager
@@ -148,6 +184,7 @@ async def open_services(settings: Settings, clock: Clock = system_clock) -> Asyn
     if settings.redis_url:
         broadcaster = ManagerBroadcaster(redis_manager(settings.redis_url, settings.redis_prefix, write_only=True))
     runtime = build(settings, broadcaster, clock)
+    await runtime.follow_redis_time(step=True)  # a command's times on the cluster's clock too
     try:
         yield runtime.services
     finally:
