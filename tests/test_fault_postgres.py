@@ -31,6 +31,7 @@ from tests.process_support import Client, PrivatePostgres, node_env, start_nodes
 TOKENS = TokenCodec(SECRET)
 USERS = ["u1", "u2", "u3"]
 IDS = {"conversationId": "c1", "sessionId": "s-c1"}
+OUTAGE = 2.0  # how long the database stays away
 ANSWER_WITHIN = 6.0  # no request may take longer than this, database or not
 FIGURES: dict[str, float] = {}
 
@@ -130,6 +131,7 @@ async def test_postgres_restarted_while_heartbeats_flow(tmp_path: Path) -> None:
                     return sum(1 for a in answers if a.sent > stopped_at and a.status != 200) >= 6
 
                 await until(refused_a_few, 20, "answers during the outage")
+                await asyncio.sleep(max(0.0, stopped_at + OUTAGE - time.monotonic()))  # the outage lasts
 
                 pg.start()
                 started_at = time.monotonic()
@@ -163,6 +165,7 @@ async def test_postgres_restarted_while_heartbeats_flow(tmp_path: Path) -> None:
                 assert stored["last_seen"] == last_ok.body["last_seen"], (user, stored, last_ok.body)
                 assert stored["is_online"] is True
 
+        FIGURES["down_s"] = started_at - stopped_at
         FIGURES["stop_to_degraded_s"] = degraded_at - stopped_at
         FIGURES["start_to_ok_s"] = ok_at - started_at
         FIGURES["outage_answers"] = len(during)
