@@ -98,8 +98,12 @@ return 0
 """
 
 
-def connect_redis(url: str) -> Redis:
-    """A client for `url` (connections open lazily); a sentence if the package is missing."""
+def connect_redis(url: str, command_timeout: float | None = None) -> Redis:
+    """A client for `url` (connections open lazily); a sentence if the package is missing.
+
+    `command_timeout`: a command not answered in that many seconds fails (a frozen
+    or partitioned Redis: nothing closes the connection, so without it a request
+    waits as long as the freeze). Not for a subscriber, which waits for messages."""
     try:
         from redis.asyncio import BlockingConnectionPool, Redis
     except ImportError:  # pragma: no cover - redis is a dependency; this guards a trimmed install
@@ -123,6 +127,7 @@ def connect_redis(url: str) -> Redis:
         health_check_interval=30,
         socket_keepalive=True,
         socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_timeout=command_timeout,
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
     return Redis(connection_pool=pool)
@@ -151,3 +156,5 @@ MAX_CONNECTIONS = 64
 POOL_WAIT = 10.0
 CONNECT_TIMEOUT = 5.0
 """Seconds a new Redis connection may take: a host that does not answer fails, not hangs."""
+COMMAND_TIMEOUT = 5.0
+"""Seconds a Redis command may take before it fails (answered 503), for the nodes' commands."""

@@ -25,7 +25,15 @@ from domain.clock import Clock, system_clock
 from domain.identity import TokenCodec
 from domain.rate_limit import RateLimiter
 from infra.broadcast import Broadcaster, NullBroadcaster
-from infra.cluster import LocalJobBook, LocalJobLock, RedisJobBook, RedisJobLock, connect_redis, redis_time
+from infra.cluster import (
+    COMMAND_TIMEOUT,
+    LocalJobBook,
+    LocalJobLock,
+    RedisJobBook,
+    RedisJobLock,
+    connect_redis,
+    redis_time,
+)
 from infra.cooldowns import CooldownStore, create_cooldowns
 from infra.jobs import JobRunner
 from infra.metrics import Metrics
@@ -65,6 +73,7 @@ class Runtime:
     store: PresenceStore
     cooldowns: CooldownStore
     steady: SteadyClock | None = None
+    subscriber: Redis | None = None
     _clock_sync: asyncio.Task[None] | None = None
 
     async def follow_redis_time(self, step: bool = False) -> None:
@@ -114,6 +123,8 @@ class Runtime:
         await bounded("database", self.engine.dispose())
         if self.redis is not None:
             await bounded("redis", self.redis.aclose())
+        if self.subscriber is not None:
+            await bounded("redis subscriber", self.subscriber.aclose())
 
 
 async def bounded(step: str, work: Awaitable[object]) -> None:
@@ -141,8 +152,11 @@ def build(
     metrics = Metrics()
     engine = create_engine(settings.database_url)
     db = create_session_factory(engine)
-    redis = connect_redis(settings.redis_url) if settings.redis_url else None
-    store = create_store(settings, node_id, clock, redis)
+    redis = subscriber = None
+    if settings.redis_url:
+        redis = connect_redis(settings.redis_url, command_timeout=COMMAND_TIMEOUT)
+        subscriber = connect_redis(settings.redis_url)  # waits for messages: no command timeout
+    store = create_store(settings, node_id, clock, redis, subscriber)
     cooldowns = create_cooldowns(settings, redis)
     connections = Connections()
     if redis is not None:
@@ -170,7 +184,7 @@ def build(
     )
     jobs.add("widget_leases", settings.widget_sweep_every, widget.sweep.run)
     jobs.add("users_offline", settings.user_sweep_every, users.sweep)
-    return Runtime(services, node_id, engine, db, redis, store, cooldowns, steady)
+    return Runtime(services, node_id, engine, db, redis, store, cooldowns, steady, subscriber)
 
 
 @contextlib.asynccontextmanager

@@ -29,6 +29,8 @@ import aiohttp
 import socketio
 
 from domain.identity import TokenCodec
+from infra.cluster import COMMAND_TIMEOUT
+from services.errors import REDIS_UNAVAILABLE
 from tests.conftest import SECRET
 from tests.helpers import EventLog
 from tests.process_support import Client, PrivateRedis, node_env, start_nodes, stop_all
@@ -36,6 +38,7 @@ from tests.process_support import Client, PrivateRedis, node_env, start_nodes, s
 TOKENS = TokenCodec(SECRET)
 CONVERSATIONS = ["c1", "c2", "c3"]
 OUTAGE = 4.0  # longer than a node's keepalive may be stale before it is taken for dead (3 s here)
+FREEZE = COMMAND_TIMEOUT + 2.0  # longer than that, and than a Redis command may take
 FIGURES: dict[str, float] = {}
 
 
@@ -142,13 +145,23 @@ async def test_redis_restarted_under_three_nodes(tmp_path: Path, sqlite_template
                 return True
 
             ok_at = await until(all_ok, 15, "health ok on every node")
-            # Socket.IO's own Redis channel is back promptly too: node A's event to the
-            # admins room reaches the admin on node C (python-socketio alone would wait
-            # up to 1 + 2 + 4 … s between attempts to subscribe again).
+            # Both channels every node listens to (presence changes, Socket.IO's own) are
+            # subscribed again promptly (python-socketio alone waits 1, 2, 4 … s between
+            # attempts): then node A's event to the admins room reaches the admin on C.
+            from redis.asyncio import Redis
+
+            async with Redis.from_url(redis.url) as probe:
+
+                async def every_node_listens() -> bool:
+                    counts = dict(await probe.pubsub_numsub("presence:socketio", "presence:changes"))
+                    return all(n == 3 for n in counts.values())
+
+                listening_at = await until(every_node_listens, 10, "every node subscribed again")
+            assert listening_at - up_at < 2.5
             user = {"Authorization": f"Bearer {TOKENS.encode('u-late', 'user', 'co-1')}"}
             async with http.post(f"{a}/api/users/heartbeat/", headers=user) as r:
                 assert r.status == 200
-            while (await admin.next("user:online", timeout=3))["user_id"] != "u-late":
+            while (await admin.next("user:online", timeout=5))["user_id"] != "u-late":
                 pass
             relayed_at = time.monotonic()
 
@@ -195,6 +208,7 @@ async def test_redis_restarted_under_three_nodes(tmp_path: Path, sqlite_template
                     pass
             FIGURES["redis_down_s"] = up_at - down_at
             FIGURES["up_to_health_ok_s"] = ok_at - up_at
+            FIGURES["up_to_every_node_subscribed_s"] = listening_at - up_at
             FIGURES["up_to_cross_node_event_s"] = relayed_at - up_at
             FIGURES["up_to_presence_agreed_s"] = settled_at - up_at
             FIGURES["left_during_outage_at_s"] = left_at - down_at
@@ -206,6 +220,102 @@ async def test_redis_restarted_under_three_nodes(tmp_path: Path, sqlite_template
             if s.connected:
                 await s.disconnect()
         stop_all(nodes)
+        redis.kill()
+        for n in nodes:
+            print(f"--- {n.url}\n{n.tail(25)}")
+
+
+async def test_redis_frozen_under_two_nodes(tmp_path: Path, sqlite_template: Path) -> None:
+    """Redis stops answering without closing anything (SIGSTOP: a hung host, a
+    partition), then resumes with its state. A request needing Redis meanwhile is
+    answered 503 within the command timeout instead of waiting for the thaw. When
+    it resumes, commands still queued run at once, keepalives included, written
+    with the times they were sent: no node may take another for dead from those
+    stale times, so no customer hears a false offline."""
+    import signal as signals
+
+    shutil.copy(sqlite_template, tmp_path / "presence.db")
+    redis = PrivateRedis(tmp_path)
+    env = node_env(
+        f"sqlite+aiosqlite:///{tmp_path / 'presence.db'}",
+        PRESENCE_REDIS_URL=redis.url,
+        PRESENCE_WIDGET_HEARTBEAT_INTERVAL="0.5",
+        PRESENCE_WIDGET_OFFLINE_AFTER="8",
+        PRESENCE_WIDGET_OFFLINE_GRACE="0.5",
+        PRESENCE_WIDGET_SWEEP_EVERY="0.2",
+    )
+    nodes = start_nodes(tmp_path, env, 2)
+    a, b = (n.url for n in nodes)
+    widgets: dict[str, Client] = {}
+    agent = socketio.AsyncClient(reconnection=False)
+    log = EventLog(agent)
+    try:
+        async with aiohttp.ClientSession() as http:
+            service = {"Authorization": f"Bearer {TOKENS.encode('svc', 'service')}"}
+            for conv in ("c1", "c2"):
+                async with http.put(
+                    f"{a}/api/conversations/{conv}",
+                    headers=service,
+                    json={"companyId": "co-1", "platform": "WIDGET", **ids(conv)},
+                ) as r:
+                    assert r.status == 201
+            await agent.connect(b, auth={"token": TOKENS.encode("ag", "agent", "co-1")}, transports=["websocket"])
+            for conv in ("c1", "c2"):
+                assert (await agent.call("conversation:join", {"conversationId": conv}))["ok"] is True
+            for conv, url in (("c1", a), ("c2", b)):
+                widgets[conv] = Client("widget:online", ids(conv), heartbeat="widget:heartbeat")
+                await widgets[conv].connect(url, transports=["websocket"])
+                assert (await widgets[conv].next_ack())[1]["ok"] is True
+                await log.next("customer:online")
+            assert redis.proc is not None
+            redis.proc.send_signal(signals.SIGSTOP)
+            frozen_at = time.monotonic()
+            try:
+
+                async def degraded() -> bool:
+                    status, _ = await health(http, a)
+                    return status == 503
+
+                await until(degraded, 10, "health degraded while Redis is frozen")
+                # A request needing Redis is answered, 503, within the command timeout
+                # (5 s), not when Redis thaws.
+                asked = time.monotonic()
+                headers = {"Authorization": f"Bearer {TOKENS.encode('boss', 'admin')}"}
+                async with http.get(f"{a}/api/widget/presence?conversationId=c1", headers=headers) as r:
+                    assert r.status == 503 and r.headers["Retry-After"] == "1", r.status
+                    assert (await r.json())["error"] == REDIS_UNAVAILABLE
+                answered_in = time.monotonic() - asked
+                assert answered_in < COMMAND_TIMEOUT + 2.0
+                await asyncio.sleep(max(0.0, frozen_at + FREEZE - time.monotonic()))  # the freeze lasts
+            finally:
+                redis.proc.send_signal(signals.SIGCONT)
+            thawed_at = time.monotonic()
+
+            async def all_ok() -> bool:
+                for url in (a, b):
+                    status, _ = await health(http, url)
+                    if status != 200:
+                        return False
+                return True
+
+            await until(all_ok, 15, "health ok after the freeze")
+            # Past node_lost_after (3 s) and a few sweeps after the thaw: nobody was dropped.
+            await asyncio.sleep(4.0)
+            assert "customer:offline" not in log.names(), log.events
+            for conv in ("c1", "c2"):
+                snap = await snapshot(http, b, conv)
+                assert snap["isOnline"] is True and snap["devices"] == 1, snap
+            FIGURES["frozen_s"] = thawed_at - frozen_at
+            FIGURES["frozen_request_answered_s"] = answered_in
+            print(f"\nredis freeze figures: {FIGURES}")
+    finally:
+        for w in widgets.values():
+            await w.close()
+        if agent.connected:
+            await agent.disconnect()
+        stop_all(nodes)
+        if redis.proc is not None:
+            redis.proc.send_signal(signals.SIGCONT) if redis.proc.poll() is None else None
         redis.kill()
         for n in nodes:
             print(f"--- {n.url}\n{n.tail(25)}")

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
@@ -61,8 +62,17 @@ def _split(member: object) -> tuple[str, str]:
 
 
 class RedisPresenceStore:
-    def __init__(self, redis: Redis, prefix: str, node_id: str, clock: Clock, keepalive_every: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        node_id: str,
+        clock: Clock,
+        keepalive_every: float,
+        subscriber: Redis | None = None,
+    ) -> None:
         self._r = redis
+        self._sub = subscriber if subscriber is not None else redis
         self._p = prefix
         self._node = node_id
         self._clock = clock
@@ -252,7 +262,12 @@ class RedisPresenceStore:
             # meanwhile, so a stale one proves nothing until every node has had
             # `lost_after` to write again.
             return []
+        asked = time.monotonic()
         members = await self._r.zrangebyscore(self._nodes, "-inf", now - lost_after)
+        if time.monotonic() - asked > lost_after / 2 or self._reachable_since != since:
+            # Redis stalled while we asked (frozen, not down: nothing failed): the other
+            # nodes' keepalives were stuck in that stall too, so their staleness is ours.
+            return []
         return [node for node in map(_text, members) if node != self._node]
 
     async def forget_node(self, node: str, now: float) -> list[Outcome]:
@@ -283,7 +298,7 @@ class RedisPresenceStore:
         settled (every live node has claimed its sockets back)."""
         self._on_forgotten = on_forgotten
         self._on_gap = on_gap
-        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._sub.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(self._changes)  # before any transition of ours can publish
         self._subscriber = asyncio.create_task(self._receive(pubsub), name=f"changes:{self._node}")
         await self._r.zadd(self._nodes, {self._node: self._clock()})
@@ -314,7 +329,7 @@ class RedisPresenceStore:
                 pause = min(pause * 2, 0.5)
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
-                pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+                pubsub = self._sub.pubsub(ignore_subscribe_messages=True)
                 with contextlib.suppress(Exception):
                     await pubsub.subscribe(self._changes)
         finally:
@@ -324,6 +339,7 @@ class RedisPresenceStore:
     async def _keep_alive(self) -> None:
         while True:
             await asyncio.sleep(self._keepalive_every)
+            sent = time.monotonic()
             try:
                 # XX: only refresh an existing entry, so a missing one tells us we were
                 # forgotten (taken for dead, or Redis restarted empty).
@@ -334,6 +350,14 @@ class RedisPresenceStore:
                     await self._r.zadd(self._nodes, {self._node: self._clock()})
                 if self._reachable_since is None:
                     log.warning("Redis answers again: node %s resumes", self._node)
+                    self._reachable_since = self._clock()
+                    self._missed()
+                elif time.monotonic() - sent > self._settle_after / 2:
+                    # Answered, but after a stall as long as that: every node's keepalive
+                    # was held up as ours was. Trust no staleness until all have written again.
+                    log.warning(
+                        "Redis stalled %.1f s: node %s waits before judging others", time.monotonic() - sent, self._node
+                    )
                     self._reachable_since = self._clock()
                     self._missed()
             except Exception as e:  # Redis away for a moment: try again next period
