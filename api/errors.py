@@ -22,7 +22,9 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, /, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        """`status` and `message` are positional only, so a refusal may carry a JSON
+        field named `status` (an attendance session's 410 `{"error", "status"}`)."""
         super().__init__(message)
         self.status = status
         self.message = message
@@ -44,6 +46,7 @@ def not_found(what: str) -> ApiError:
 STATUS_OF: dict[type[service.ServiceError], int] = {
     service.BadInput: 400,
     service.Refused: 400,
+    service.Unauthorized: 401,
     service.PaymentRequired: 402,
     service.Forbidden: 403,
     service.NotFound: 404,
@@ -54,10 +57,11 @@ STATUS_OF: dict[type[service.ServiceError], int] = {
 
 def from_service(e: service.ServiceError) -> ApiError:
     """A service's refusal as the JSON error of §2."""
-    extra = dict(e.extra)
+    error = ApiError(STATUS_OF.get(type(e), 400), e.message)
+    error.extra = dict(e.extra)  # not as keywords: a field may be named like a parameter ("status")
     if isinstance(e, service.BadInput):
-        extra.setdefault("details", {e.field: e.message})
-    return ApiError(STATUS_OF.get(type(e), 400), e.message, **extra)
+        error.extra.setdefault("details", {e.field: e.message})
+    return error
 
 
 _AIOHTTP_MESSAGES = {

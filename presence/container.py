@@ -43,6 +43,8 @@ from realtime.store import create_store
 from realtime.store.base import PresenceStore
 from realtime.store.connections import Connections
 from services.activity import ActivityTracker
+from services.attendance import Attendance
+from services.credits import Credits
 from services.operations import Operations
 from services.registry import Services
 from services.user_status import UserStatus
@@ -66,6 +68,7 @@ class Runtime:
     """The services and the resources behind them, to start and to close."""
 
     services: Services
+    broadcaster: Broadcaster
     node_id: str
     engine: AsyncEngine
     db: SessionFactory
@@ -167,6 +170,8 @@ def build(
     widget = WidgetPresence(db, clock, broadcaster, settings, store, connections, metrics, node_id)
     conversations = Conversations(db, clock, store, widget)
     users = UserStatus(db, clock, broadcaster, settings, cooldowns)
+    attendance = Attendance(db, clock, broadcaster, settings, cooldowns, metrics)
+    credits = Credits(db, clock, broadcaster, settings, metrics)
     services = Services(
         settings=settings,
         clock=clock,
@@ -180,11 +185,15 @@ def build(
         agents=AgentRooms(conversations, broadcaster, store, connections, node_id),
         users=users,
         activity=ActivityTracker(db, clock, broadcaster, settings, cooldowns),
+        attendance=attendance,
         operations=Operations(db, store, jobs, redis is not None),
+        credits=credits,
     )
     jobs.add("widget_leases", settings.widget_sweep_every, widget.sweep.run)
     jobs.add("users_offline", settings.user_sweep_every, users.sweep)
-    return Runtime(services, node_id, engine, db, redis, store, cooldowns, steady, subscriber)
+    jobs.add("session_timeout", settings.session_sweep_every, attendance.sweep)
+    jobs.add("credit_monitor", settings.stream_check_every, credits.monitor)
+    return Runtime(services, broadcaster, node_id, engine, db, redis, store, cooldowns, steady, subscriber)
 
 
 @contextlib.asynccontextmanager

@@ -13,6 +13,8 @@ from infra.metrics import Metrics
 from infra.settings import Settings
 from realtime.store.connections import Connections
 from services.activity import ActivityTracker
+from services.attendance import Attendance
+from services.credits import Credits
 from services.operations import Operations
 from services.user_status import UserStatus
 from services.widget import AgentRooms, Conversations, WidgetPresence
@@ -34,4 +36,7 @@ class Services:
     agents: AgentRooms
     users: UserStatus
     activity: ActivityTracker
+    attendance: Attendance
     operations: Operations
+    credits: Credits
+    """Livestream credit metering (§7)."""
