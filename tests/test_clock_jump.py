@@ -2,15 +2,17 @@
 
 The server is given a wall clock that the test steps by ten minutes, wrapped as
 production wraps `time.time` (`SteadyClock`, infra/steady_clock.py). It proves:
-- forward: no customer is timed out, no reload grace is cut short, and no app
-  user is swept offline by the jump alone; a customer who really goes quiet is
-  still timed out after PRESENCE_WIDGET_OFFLINE_AFTER of real time;
+- forward: no customer is timed out, no reload grace is cut short, no app user
+  is swept offline, no credit block is charged early and no attendance session
+  is timed out by the jump alone; a customer who really goes quiet is still
+  timed out after PRESENCE_WIDGET_OFFLINE_AFTER of real time;
 - backward: leases still expire on time (not ten minutes late) and nobody is
   rate-limited by the clock going back;
 - with two nodes on Redis, one node's jump does not let it time out the other
   node's customers, nor take the other node for dead: both follow Redis's clock.
-Without the steady clock (the raw jumping clock given instead) the first and
-last of these fail: every lease is expired by the first sweep after the jump.
+Without the steady clock (the raw jumping clock given instead) each of these
+fails: every lease is expired by the first sweep after the jump, ten blocks are
+charged at once, the session is timed out, timeouts wait ten minutes.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from api.keys import SERVICES
 from infra.settings import Settings
 from infra.steady_clock import MAX_SLEW, SteadyClock
 from presence.app import create_app
+from tests import attendance_support as attendance
 from tests.conftest import FAST, SECRET, Server
+from tests.credits_support import Seller, monitor
 from tests.test_widget_presence import ids, snapshot
 
 JUMP = 600.0  # ten minutes
@@ -143,6 +147,40 @@ async def test_a_forward_jump_times_out_nobody(start_server: Any) -> None:
     status, body = await server.request("GET", "/api/users/admin/users/u1/online-status/")
     assert status == 200 and body["is_online"] is True
     await back.disconnect()
+
+
+async def test_a_forward_jump_charges_no_block_and_ends_no_session_early(start_server: Any) -> None:
+    """Credit blocks of 60 s, attendance sessions ended after 30 s without a heartbeat:
+    ten minutes of clock step is neither ten blocks due nor a session timed out."""
+    wall = WallClock()
+    server = await start_server(
+        SteadyClock(wall),
+        stream_credit_block=60,
+        stream_check_every=3600,
+        session_heartbeat_interval=5,
+        session_timeout_after=30,
+        session_sweep_every=3600,
+        rate_limit=0,
+    )
+    seller = Seller(server)
+    await seller.grant(20)
+    stream_id = await seller.live()  # block 0 charged at the start
+    await attendance.meeting(server)
+    page = await attendance.click(server, await attendance.link(server))
+    assert (await attendance.beat(server, page))[0] == 200
+    wall.offset += JUMP
+    # Everything that charges or ends, right after the step: the monitor, a heartbeat,
+    # check_credits, the session sweep, a late-looking heartbeat.
+    assert (await seller.heartbeat(stream_id))[0] == 200
+    assert (await seller.check(stream_id))["livestream_ended"] is False
+    await monitor(server)
+    assert await attendance.sweep(server) == 0
+    status, body = await attendance.beat(server, page)
+    assert status == 200 and body["status"] == "active", body
+    statement = await seller.statement(stream_id)
+    assert [c["block"] for c in statement["charges"]] == [0], statement  # block 1 is a minute away, not due
+    assert await seller.balance() == 19
+    assert (await seller.stream(stream_id))["status"] == "live"
 
 
 async def test_a_backward_jump_delays_no_timeout_and_limits_nobody(start_server: Any) -> None:

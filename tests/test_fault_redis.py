@@ -13,15 +13,21 @@ on two nodes watch all three conversations. It proves, once Redis is back:
   acked, and the presence of both agents counted again (socketsInRoom);
 - no false departure: agents never heard the customers who stayed go offline;
 - Socket.IO's Redis channel is subscribed again within seconds (an admin on one
-  node hears another node's `user:online`).
-Charges (SPEC §7) are not covered: the credits service is not on main yet.
+  node hears another node's `user:online`);
+- no double charge: a seller live through it all (blocks of 1 s, the monitor
+  every 0.2 s on whichever node holds its lock, heartbeats to another node) is
+  charged each block once, none skipped, the balance the grant less the charges
+  (the job locks vanish with Redis's keys, so two nodes may run the monitor at once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import shutil
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,8 @@ from tests.process_support import Client, PrivateRedis, node_env, start_nodes, s
 
 TOKENS = TokenCodec(SECRET)
 CONVERSATIONS = ["c1", "c2", "c3"]
+BLOCK = 1.0  # a credit buys a second of live time: charges fall due all through the test
+GRANTED = 200
 OUTAGE = 4.0  # longer than a node's keepalive may be stale before it is taken for dead (3 s here)
 FREEZE = COMMAND_TIMEOUT + 2.0  # longer than that, and than a Redis command may take
 FIGURES: dict[str, float] = {}
@@ -66,6 +74,10 @@ async def until(check: Any, timeout: float, what: str) -> float:
     return time.monotonic()
 
 
+def iso_seconds(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def last_word(log: EventLog, c: str) -> tuple[str, Any] | None:
     told = [
         (name, data)
@@ -85,6 +97,9 @@ async def test_redis_restarted_under_three_nodes(tmp_path: Path, sqlite_template
         PRESENCE_WIDGET_OFFLINE_AFTER="8",
         PRESENCE_WIDGET_OFFLINE_GRACE="0.5",
         PRESENCE_WIDGET_SWEEP_EVERY="0.2",
+        PRESENCE_STREAM_CREDIT_BLOCK=str(BLOCK),
+        PRESENCE_STREAM_CHECK_EVERY="0.2",
+        PRESENCE_RATE_LIMIT="0",
     )
     nodes = start_nodes(tmp_path, env, 3)
     a, b, c = (n.url for n in nodes)
@@ -119,6 +134,29 @@ async def test_redis_restarted_under_three_nodes(tmp_path: Path, sqlite_template
             for log in agents:
                 for _ in CONVERSATIONS:
                     await log.next("customer:online")
+
+            # A seller live on the cluster: the monitor (any node, once a period) and the
+            # seller's heartbeats (to node C) charge each block as it falls due.
+            seller = {"Authorization": f"Bearer {TOKENS.encode('seller', 'user', 'shop-1')}"}
+            admin_headers = {"Authorization": f"Bearer {TOKENS.encode('boss', 'admin')}"}
+            async with http.post(
+                f"{a}/api/admin/users/seller/credits", headers=admin_headers, json={"amount": GRANTED}
+            ) as r:
+                assert r.status == 200
+            async with http.post(f"{b}/api/livestreams/", headers=seller, json={"title": "Sale"}) as r:
+                stream_id = (await r.json())["id"]
+            async with http.patch(f"{b}/api/livestreams/start/{stream_id}/", headers=seller) as r:
+                assert r.status == 200, await r.text()
+            stop_beats = asyncio.Event()
+
+            async def seller_beats() -> None:
+                while not stop_beats.is_set():
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with http.post(f"{c}/api/livestreams/{stream_id}/heartbeat/", headers=seller) as r:
+                            await r.read()
+                    await asyncio.sleep(0.3)
+
+            beats = asyncio.create_task(seller_beats())
 
             redis.kill()
             down_at = time.monotonic()
@@ -201,6 +239,27 @@ async def test_redis_restarted_under_three_nodes(tmp_path: Path, sqlite_template
             for conv in ("c1", "c2"):
                 ack = await widgets[conv].sio.call("widget:heartbeat", ids(conv), timeout=5)
                 assert ack["ok"] is True, ack
+            # No double charge: each block once, the balance what was granted less the charges.
+            await asyncio.sleep(2 * BLOCK)  # a few more blocks charged with Redis back
+            stop_beats.set()
+            await beats
+            async with http.patch(f"{b}/api/livestreams/end/{stream_id}/", headers=seller) as r:
+                ended = await r.json()
+                assert r.status == 200 and ended["status"] == "ended", ended
+            async with http.get(f"{a}/api/livestreams/{stream_id}/charges/", headers=seller) as r:
+                statement = await r.json()
+            async with http.get(f"{c}/api/users/me/credits", headers=seller) as r:
+                balance = (await r.json())["remaining_credits"]
+            blocks = [charge["block"] for charge in statement["charges"]]
+            assert blocks == list(range(len(blocks))), blocks  # every block once, none skipped
+            assert statement["credits_consumed"] == ended["credits_consumed"] == len(blocks)
+            assert balance == GRANTED - len(blocks)
+            live_for = iso_seconds(ended["ended_at"]) - iso_seconds(ended["started_at"])
+            assert len(blocks) in {math.ceil(live_for / BLOCK - 0.002), math.ceil(live_for / BLOCK + 0.002)}, (
+                blocks,
+                live_for,
+            )
+            FIGURES["blocks_charged"] = len(blocks)
             # And the cluster works as before: c1's customer leaves, every agent hears it.
             await widgets["c1"].close()
             for log in agents:
