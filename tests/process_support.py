@@ -122,7 +122,8 @@ async def sockets_connected(url: str) -> float:
 
 # ---------------------------------------------------------------- nginx
 def require(program: str) -> str:
-    path = shutil.which(program) or next(iter(glob.glob(program)), None)
+    """The path of a program (also where Debian puts daemons, /usr/sbin, if not on PATH)."""
+    path = shutil.which(program) or shutil.which(program, path="/usr/sbin:/usr/bin:/sbin:/bin")
     if path is None:
         skip_unless_required(f"{program} not installed (apt-get install -y {Path(program).name})")
     assert path is not None
