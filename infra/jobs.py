@@ -22,6 +22,7 @@ from typing import Any
 from domain.clock import Clock, iso
 from infra.cluster import JobBook, JobLock, LocalJobBook, LocalJobLock
 from infra.metrics import Metrics
+from infra.tasks import cancelling
 
 log = logging.getLogger("presence.jobs")
 
@@ -80,6 +81,8 @@ class JobRunner:
         try:
             result = await job()
         except Exception as e:
+            if cancelling():
+                raise asyncio.CancelledError from None
             self._metrics.sweeps.labels(name, "error").inc()
             log.exception("job %s failed", name)
             await self._write(name, started, {"error": str(e) or type(e).__name__})
@@ -112,6 +115,8 @@ class JobRunner:
         try:
             mine = await self._lock.acquire(name, every)
         except Exception as e:
+            if cancelling():
+                raise asyncio.CancelledError from None
             # Logged once (and when it works again), not every period while Redis stays away.
             if name not in self._lock_failing:
                 self._lock_failing.add(name)
@@ -135,11 +140,15 @@ class JobRunner:
     async def _keep_holding(self, name: str, every: float) -> None:
         while True:
             await asyncio.sleep(every * 0.3)
+            if cancelling():
+                raise asyncio.CancelledError
             try:
                 if not await self._lock.extend(name, every):
                     log.warning("job %s: lost its cluster lock during a long run", name)
                     return
             except Exception:
+                if cancelling():
+                    raise asyncio.CancelledError from None
                 log.warning("job %s: could not extend its cluster lock", name, exc_info=True)
 
     def start(self) -> None:
@@ -154,9 +163,13 @@ class JobRunner:
         due = loop.time() + every
         while True:
             await asyncio.sleep(max(0.0, due - loop.time()))
+            if cancelling():  # asked to stop, whatever swallowed the cancellation meanwhile
+                raise asyncio.CancelledError
             try:
                 await self._scheduled(name)
             except Exception:  # _scheduled records failures itself; this keeps the loop alive
+                if cancelling():
+                    raise asyncio.CancelledError from None
                 log.exception("job %s: scheduling failed", name)
             due += every
             now = loop.time()

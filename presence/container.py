@@ -39,6 +39,7 @@ from infra.jobs import JobRunner
 from infra.metrics import Metrics
 from infra.settings import Settings
 from infra.steady_clock import SteadyClock
+from infra.tasks import cancelling
 from realtime.store import create_store
 from realtime.store.base import PresenceStore
 from realtime.store.connections import Connections
@@ -86,14 +87,17 @@ class Runtime:
         try:
             remote, at = await redis_time(self.redis)
         except Exception:
+            if cancelling():
+                raise asyncio.CancelledError from None
             log.debug("could not read Redis's clock; keeping the last reading", exc_info=True)
             return
         self.steady.observe(remote, at, step=step)
 
     async def _keep_following(self) -> None:
-        while True:
+        while not cancelling():
             await asyncio.sleep(CLOCK_SYNC_EVERY)
             await self.follow_redis_time()
+        raise asyncio.CancelledError
 
     async def start_node(self) -> None:
         """What a serving node runs besides requests: the store's node keepalive
@@ -118,8 +122,7 @@ class Runtime:
         """Releases every resource, each step bounded so the process never hangs."""
         if self._clock_sync is not None:
             self._clock_sync.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock_sync
+            await bounded("clock", _finished(self._clock_sync))
         await bounded("timers", self.services.widget.close())
         await bounded("presence store", self.store.close())
         await bounded("cooldowns", self.cooldowns.close())
@@ -128,6 +131,11 @@ class Runtime:
             await bounded("redis", self.redis.aclose())
         if self.subscriber is not None:
             await bounded("redis subscriber", self.subscriber.aclose())
+
+
+async def _finished(task: asyncio.Task[None]) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def bounded(step: str, work: Awaitable[object]) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 import socketio
 
+from infra.tasks import cancelling
+
 log = logging.getLogger("presence.realtime")
 
 NAMESPACE = "/"
@@ -84,11 +86,15 @@ class RedisManager(socketio.AsyncRedisManager):
                 async for message in self.pubsub.listen():
                     yield message
             except Exception as e:
+                if cancelling():
+                    raise asyncio.CancelledError from None
                 if not failing:
                     log.warning("Socket.IO Redis channel lost (%s); retrying every %.1f s", e, RESUBSCRIBE_EVERY)
                 failing = True
                 subscribed = False
                 await asyncio.sleep(RESUBSCRIBE_EVERY)
+                if cancelling():
+                    raise asyncio.CancelledError from None
 
 
 RESUBSCRIBE_EVERY = 0.5

@@ -37,6 +37,7 @@ from redis.exceptions import WatchError
 from domain import widget_presence as rules
 from domain.clock import Clock
 from domain.widget_presence import CustomerPresence, DepartureReason, Notice
+from infra.tasks import cancelling
 from realtime.store import codec
 from realtime.store.base import FORGET_IDLE_AFTER, ChangeListener, Outcome, change_of, node_lost_after
 
@@ -86,7 +87,7 @@ class RedisPresenceStore:
         # None while it does not. Until it has for a while, this node neither takes
         # others for dead (their keepalives could not be written either) nor trusts
         # that it heard every change.
-        self._reachable_since: float | None = clock()
+        self._reachable_since: float | None = float("-inf")  # trusted from the start, until an outage
         self._settle_after = node_lost_after(keepalive_every)
         self._gap: asyncio.Task[None] | None = None
 
@@ -322,10 +323,14 @@ class RedisPresenceStore:
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:
+                    if cancelling():
+                        raise asyncio.CancelledError from None
                     if pause == 0.05:
                         log.warning("presence changes subscription lost (%s); resubscribing", e)
                     self._missed()  # what is published until we are subscribed again goes unheard
                 await asyncio.sleep(pause)
+                if cancelling():
+                    raise asyncio.CancelledError
                 pause = min(pause * 2, 0.5)
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
@@ -339,6 +344,8 @@ class RedisPresenceStore:
     async def _keep_alive(self) -> None:
         while True:
             await asyncio.sleep(self._keepalive_every)
+            if cancelling():
+                raise asyncio.CancelledError
             sent = time.monotonic()
             try:
                 # XX: only refresh an existing entry, so a missing one tells us we were
@@ -361,6 +368,8 @@ class RedisPresenceStore:
                     self._reachable_since = self._clock()
                     self._missed()
             except Exception as e:  # Redis away for a moment: try again next period
+                if cancelling():
+                    raise asyncio.CancelledError from None
                 if self._reachable_since is not None:
                     log.warning("node keepalive failed; retrying every %.2f s", self._keepalive_every, exc_info=True)
                 else:

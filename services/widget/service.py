@@ -22,7 +22,7 @@ from domain.clock import Clock
 from infra.broadcast import Broadcaster
 from infra.metrics import Metrics
 from infra.settings import Settings
-from infra.tasks import TaskSet
+from infra.tasks import TaskSet, cancelling
 from realtime.store.base import PresenceStore
 from realtime.store.connections import Binding, Connections, SocketInfo
 from services.errors import Refused, unavailable_message
@@ -193,6 +193,8 @@ class WidgetPresence:
         pause = max(self._settings.widget_sweep_every, 0.1)
         while self._undone:
             await asyncio.sleep(pause)
+            if cancelling():
+                raise asyncio.CancelledError
             for sid, (binding, at, reason) in list(self._undone.items()):
                 try:
                     if await self.store.snapshot(binding.conversation_id) is None:
@@ -201,6 +203,8 @@ class WidgetPresence:
                         )
                     await self._depart(sid, binding, at, reason)
                 except Exception as e:
+                    if cancelling():
+                        raise asyncio.CancelledError from None
                     if unavailable_message(e) is None:
                         log.exception("could not tell the departure of %s", sid)
                         del self._undone[sid]
