@@ -13,6 +13,9 @@ Keys (prefix `P`, default `presence:`):
   P c:{conversation}        the conversation's presence (JSON)
   P leases                  zset "{conversation}\\n{sid}" -> last heartbeat
   P departures              zset conversation -> grace deadline
+  P online                  zset conversation -> online since: the customers online
+                            now (ZCARD), added to (NX) by every write of an online
+                            state and removed from by the write that takes it offline
   P room:{conversation}     hash agent sid -> node
   P nodes                   zset node -> last keepalive
   P node:{node}:socks       set "{conversation}\\n{sid}" (widget sockets)
@@ -37,7 +40,7 @@ from domain import widget_presence as rules
 from domain.clock import Clock
 from domain.widget_presence import CustomerPresence, DepartureReason, Notice
 from realtime.store import codec
-from realtime.store.base import FORGET_IDLE_AFTER, ChangeListener, Outcome, change_of
+from realtime.store.base import FORGET_IDLE_AFTER, ChangeListener, OnlineNow, Outcome, change_of
 
 log = logging.getLogger("presence.store.redis")
 
@@ -70,10 +73,10 @@ class RedisPresenceStore:
         self._keepalive: asyncio.Task[None] | None = None
         self._subscriber: asyncio.Task[None] | None = None
         self._on_forgotten: Reclaim | None = None
-        self._listener: ChangeListener | None = None
+        self._listeners: list[ChangeListener] = []
 
     def listen(self, listener: ChangeListener) -> None:
-        self._listener = listener
+        self._listeners.append(listener)
 
     # ---------------------------------------------------------------- keys
     def _k(self, conversation_id: str) -> str:
@@ -95,6 +98,10 @@ class RedisPresenceStore:
     @property
     def _departures(self) -> str:
         return f"{self._p}departures"
+
+    @property
+    def _online(self) -> str:
+        return f"{self._p}online"
 
     @property
     def _nodes(self) -> str:
@@ -164,6 +171,14 @@ class RedisPresenceStore:
             pipe.zadd(self._departures, {c: p.pending.deadline})  # type: ignore[attr-defined]
         else:
             pipe.zrem(self._departures, c)  # type: ignore[attr-defined]
+        if p.is_online:
+            # NX: the arrival time stays; repeated on every write (a heartbeat's too, in
+            # the same round trip), so a customer online before this index existed, or
+            # written by an older node, is counted again within one heartbeat.
+            since = p.online_since if p.online_since is not None else p.last_heartbeat or 0.0
+            pipe.zadd(self._online, {c: since}, nx=True)  # type: ignore[attr-defined]
+        else:
+            pipe.zrem(self._online, c)  # type: ignore[attr-defined]
 
     async def bind(self, conversation_id: str, session_id: str, sid: str, node: str, now: float) -> Outcome:
         outcome = await self._apply(
@@ -217,6 +232,15 @@ class RedisPresenceStore:
                 pipe.hlen(self._room(c))
             sizes = await pipe.execute()
         return {c: int(n) for c, n in zip(conversation_ids, sizes, strict=True)}
+
+    async def online(self, limit: int) -> OnlineNow:
+        if limit <= 0:
+            return OnlineNow(int(await self._r.zcard(self._online)), [])
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.zcard(self._online)
+            pipe.zrevrange(self._online, 0, limit - 1, withscores=True)
+            count, members = await pipe.execute()
+        return OnlineNow(int(count), [(_text(m), float(score)) for m, score in members])
 
     # ---------------------------------------------------------------- agents' rooms
     async def join_room(self, conversation_id: str, sid: str, node: str) -> None:
@@ -280,12 +304,18 @@ class RedisPresenceStore:
                 try:
                     async for message in pubsub.listen():
                         pause = 0.05
-                        if message.get("type") != "message" or self._listener is None:
+                        if message.get("type") != "message" or not self._listeners:
                             continue
                         try:
-                            self._listener(codec.loads_change(message["data"]))
+                            change = codec.loads_change(message["data"])
                         except Exception:
-                            log.exception("could not deliver a presence change")
+                            log.exception("could not read a presence change")
+                            continue
+                        for listener in self._listeners:
+                            try:
+                                listener(change)
+                            except Exception:
+                                log.exception("could not deliver a presence change")
                 except asyncio.CancelledError:
                     raise
                 except Exception:
