@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from api import activity as activity_routes
-from api import conversations, operations, pages, widget
+from api import conversations, operations, overview, pages, widget
 from api import users as user_routes
 from api.cors import cors_middleware
 from api.errors import MAX_BODY_BYTES, error_middleware
@@ -47,6 +47,7 @@ ROUTE_TABLE_LIST: list[RouteTable] = [
     pages.routes,
     user_routes.routes,
     activity_routes.routes,
+    overview.routes,
 ]
 
 

@@ -35,6 +35,7 @@ from realtime.store.base import PresenceStore
 from realtime.store.connections import Connections
 from services.activity import ActivityTracker
 from services.operations import Operations
+from services.overview import Overview
 from services.registry import Services
 from services.user_status import UserStatus
 from services.widget import AgentRooms, Conversations, WidgetPresence
@@ -79,6 +80,7 @@ class Runtime:
     async def close(self) -> None:
         """Releases every resource, each step bounded so the process never hangs."""
         await bounded("timers", self.services.widget.close())
+        await bounded("overview", self.services.overview.close())
         await bounded("presence store", self.store.close())
         await bounded("cooldowns", self.cooldowns.close())
         await bounded("database", self.engine.dispose())
@@ -131,6 +133,7 @@ def build(
         users=users,
         activity=ActivityTracker(db, clock, broadcaster, settings, cooldowns),
         operations=Operations(db, store, jobs, redis is not None),
+        overview=Overview(db, clock, broadcaster, settings, store),
     )
     jobs.add("widget_leases", settings.widget_sweep_every, widget.sweep.run)
     jobs.add("users_offline", settings.user_sweep_every, users.sweep)

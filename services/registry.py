@@ -14,6 +14,7 @@ from infra.settings import Settings
 from realtime.store.connections import Connections
 from services.activity import ActivityTracker
 from services.operations import Operations
+from services.overview import Overview
 from services.user_status import UserStatus
 from services.widget import AgentRooms, Conversations, WidgetPresence
 
@@ -35,3 +36,5 @@ class Services:
     users: UserStatus
     activity: ActivityTracker
     operations: Operations
+    overview: Overview
+    """The admin console's figures (§9)."""
