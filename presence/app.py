@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from api import activity as activity_routes
-from api import conversations, operations, overview, pages, widget
+from api import console, conversations, operations, overview, pages, widget
 from api import users as user_routes
 from api.cors import cors_middleware
 from api.errors import MAX_BODY_BYTES, error_middleware
@@ -48,6 +48,7 @@ ROUTE_TABLE_LIST: list[RouteTable] = [
     user_routes.routes,
     activity_routes.routes,
     overview.routes,
+    console.routes,
 ]
 
 
