@@ -102,16 +102,33 @@ describe('refresher', () => {
   it('confirms a poked read once more after the gap (the server may answer from a second-old cache)', async () => {
     const clock = new FakeClock(T0);
     let runs = 0;
-    const r = refresher(async () => (runs += 1), { gapMs: 1000, confirm: true, timers: clock });
+    const r = refresher(async () => (runs += 1), { gapMs: 1000, confirm: true, settleMs: 250, timers: clock });
     r.poke();
-    await clock.advance(1000);
+    await clock.advance(1249);
+    assert.equal(runs, 1);
+    await clock.advance(1);
     assert.equal(runs, 2);
     await clock.advance(10000);
     assert.equal(runs, 2); // the confirming read does not confirm itself
     await r.now();
     assert.equal(runs, 3);
-    await clock.advance(1000);
+    await clock.advance(1250);
     assert.equal(runs, 4);
+  });
+
+  it('a poke while a confirming read is pending makes that read confirmed in turn', async () => {
+    const clock = new FakeClock(T0);
+    let runs = 0;
+    const r = refresher(async () => (runs += 1), { gapMs: 1000, confirm: true, settleMs: 250, timers: clock });
+    r.poke(); // run 1 at 0, its confirmation due at 1250
+    await clock.advance(1200);
+    r.poke(); // absorbed by the pending confirmation, which now needs one of its own
+    await clock.advance(50);
+    assert.equal(runs, 2);
+    await clock.advance(1250);
+    assert.equal(runs, 3);
+    await clock.advance(10000);
+    assert.equal(runs, 3);
   });
 
   it('now() rejects with the run\'s error; poke() hands errors to onError', async () => {

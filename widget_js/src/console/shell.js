@@ -19,6 +19,7 @@ import { takeToken, tokenExpiry, tokenStore } from './token.js';
 
 const MAX_TIMER_MS = 2147483647;
 const FIRST_READ_RETRY_MS = 5000;
+const EXPIRED_RECHECK_MS = 2000;
 const CONNECTION_TEXT = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…' };
 
 function sessionStore() {
@@ -175,7 +176,8 @@ export function startConsole(create) {
     const checkExpiry = () => {
       page.sync().then(
         () => {
-          if (mine()) expiryTimer = setTimeout(checkExpiry, 10000); // our clock runs ahead of the server's
+          // Still accepted: the server allows a few seconds of clock skew. Ask again soon.
+          if (mine()) expiryTimer = setTimeout(checkExpiry, EXPIRED_RECHECK_MS);
         },
         (err) => mine() && failed(err),
       );

@@ -3,49 +3,59 @@
  *
  * `refresher(run, {gapMs})`: `poke()` runs `run` now if it has not run for
  * `gapMs`, else once when the gap is over (however many pokes came meanwhile);
- * never two runs at once. With `confirm: true`, a run started by a poke is
- * followed by one more after `gapMs` (unless a poke already asked for one): the
- * server keeps some figures for up to a second, so the answer read right after
- * a change may predate it, and the confirming read cannot.
+ * never two runs at once. With `confirm: true`, a run asked for by a poke is
+ * followed by one more `gapMs + settleMs` after it: the server keeps some
+ * figures for up to a second, so the answer read right after a change may
+ * predate it, and the confirming read cannot.
  */
 import { realTimers } from '../lib/loop.js';
 
-export function refresher(run, { gapMs = 1000, confirm = false, timers = realTimers, onError = null } = {}) {
+export function refresher(
+  run,
+  { gapMs = 1000, confirm = false, settleMs = 250, timers = realTimers, onError = null } = {},
+) {
   let last = -Infinity;
   let timer = null;
+  let timerPoked = false; // the pending run answers a poke (so it is confirmed too)
   let running = false;
-  let queued = false; // a run is wanted once the current one settles
+  let queued = false; // a poke came during the run: one more after it
   let stopped = false;
 
-  function schedule(byPoke) {
-    if (stopped || timer !== null) return;
-    const wait = Math.max(0, last + gapMs - timers.now());
+  const gapLeft = () => Math.max(0, last + gapMs - timers.now());
+
+  function schedule(delay, poked) {
+    if (stopped) return;
+    if (timer !== null) {
+      timerPoked = timerPoked || poked;
+      return;
+    }
+    timerPoked = poked;
     timer = timers.setTimeout(() => {
       timer = null;
-      fire(byPoke);
-    }, wait);
+      const p = timerPoked;
+      timerPoked = false;
+      fire(p).catch((err) => onError && onError(err));
+    }, delay);
   }
 
-  async function fire(byPoke) {
+  async function fire(poked) {
     if (stopped) return;
     if (running) {
-      queued = true;
+      queued = queued || poked;
       return;
     }
     running = true;
     last = timers.now();
     try {
       await run();
-    } catch (err) {
-      if (onError) onError(err);
     } finally {
       running = false;
-    }
-    if (queued) {
-      queued = false;
-      schedule(true);
-    } else if (byPoke && confirm) {
-      schedule(false);
+      if (queued) {
+        queued = false;
+        schedule(gapLeft(), true);
+      } else if (poked && confirm) {
+        schedule(gapMs + settleMs, false);
+      }
     }
   }
 
@@ -55,40 +65,31 @@ export function refresher(run, { gapMs = 1000, confirm = false, timers = realTim
       if (stopped) return;
       if (running) {
         queued = true;
-        return;
+      } else if (timer !== null) {
+        timerPoked = true;
+      } else if (gapLeft() === 0) {
+        fire(true).catch((err) => onError && onError(err));
+      } else {
+        schedule(gapLeft(), true);
       }
-      if (timer !== null) return;
-      if (timers.now() - last >= gapMs) fire(true);
-      else schedule(true);
     },
     /**
      * Runs now whatever the gap (the page opening, a reconnect) and resolves
-     * once done, rejecting with its error; with `confirm`, one more run follows
-     * after the gap. While a run is in flight, one more is queued instead.
+     * once done, rejecting with its error; with `confirm`, one more run follows.
+     * While a run is in flight, one more is queued after it instead.
      */
     async now() {
       if (stopped) return;
-      if (timer !== null) {
-        timers.clearTimeout(timer);
-        timer = null;
-      }
       if (running) {
         queued = true;
         return;
       }
-      running = true;
-      last = timers.now();
-      try {
-        await run();
-      } finally {
-        running = false;
+      if (timer !== null) {
+        timers.clearTimeout(timer);
+        timer = null;
+        timerPoked = false;
       }
-      if (queued) {
-        queued = false;
-        schedule(true);
-      } else if (confirm) {
-        schedule(false);
-      }
+      await fire(true);
     },
     stop() {
       stopped = true;
