@@ -27,6 +27,10 @@ log = logging.getLogger("presence.jobs")
 Job = Callable[[], Awaitable[Any]]
 
 
+class JobInterrupted(RuntimeError):
+    """A job run by hand was stopped half-way because the server shuts down."""
+
+
 class JobRunner:
     def __init__(
         self, clock: Clock, metrics: Metrics, lock: JobLock | None = None, book: JobBook | None = None
@@ -59,7 +63,15 @@ class JobRunner:
         task = asyncio.create_task(self._record(name, job, reraise), name=f"job:{name}")
         self._running.add(task)
         task.add_done_callback(self._running.discard)
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if task.cancelled() and (caller is None or not caller.cancelling()):
+                # The job was stopped by shutdown, not the caller: say so instead of
+                # cancelling a request or command that did nothing wrong.
+                raise JobInterrupted(f"job {name} was stopped: the server is shutting down") from None
+            raise
 
     async def _record(self, name: str, job: Job, reraise: bool) -> Any:
         started = self._clock()
@@ -136,6 +148,10 @@ class JobRunner:
                 )
         scheduler.start()
         self._scheduler = scheduler
+
+    async def drained(self) -> None:
+        """Waits for the runs in flight to finish (their outcomes recorded)."""
+        await asyncio.gather(*list(self._running), return_exceptions=True)
 
     async def shutdown(self) -> None:
         """Stops the schedule, then cancels and awaits runs still in flight, so no

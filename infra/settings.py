@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from domain.client_address import parse_networks
+
 SECRET_FILE = ".presence-secret"
 
 
@@ -59,6 +61,12 @@ class Settings:
     # Comma-separated origins whose pages may open sockets and call the API from a
     # browser; `*` (the default) lets any page do so. Our own pages (PUBLIC_URL) always may.
     allowed_origins: str = "*"
+    # Not in SPEC §1 (our own). Socket.IO connections one client address may hold
+    # open on a node (0: no limit); generous, as offices share one address.
+    max_connections_per_ip: int = 1000
+    # Proxies whose X-Forwarded-For is believed for the client's address (comma-
+    # separated addresses or networks, e.g. 127.0.0.1 behind a local nginx). Empty: none.
+    trusted_proxies: str = ""
 
     # Where the random JWT secret is kept when PRESENCE_JWT_SECRET is unset.
     secret_file: Path = field(default=Path(SECRET_FILE))
@@ -79,6 +87,8 @@ class Settings:
                 continue
             if f.type == "float":
                 kwargs[f.name] = _seconds(f"PRESENCE_{f.name.upper()}", raw)
+            elif f.type == "int":
+                kwargs[f.name] = _whole(f"PRESENCE_{f.name.upper()}", raw)
             else:
                 kwargs[f.name] = raw
         settings = cls(**kwargs)  # type: ignore[arg-type]
@@ -116,6 +126,12 @@ class Settings:
                     f"{_env(shorter)} ({getattr(self, shorter):g}) must be less than {_env(longer)} "
                     f"({getattr(self, longer):g}), or clients would be timed out while doing their part"
                 )
+        if self.max_connections_per_ip < 0:
+            raise SettingsError("PRESENCE_MAX_CONNECTIONS_PER_IP must be 0 (no limit) or more")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as e:
+            raise SettingsError(f"PRESENCE_TRUSTED_PROXIES: {e}") from None
         for origin in self.allowed_origins.split(","):
             origin = origin.strip()
             if origin and origin != "*" and _origin(origin) != origin.rstrip("/"):
@@ -171,6 +187,13 @@ def _origin(url: str) -> str:
 
 def _env(field_name: str) -> str:
     return f"PRESENCE_{field_name.upper()}"
+
+
+def _whole(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
 
 
 def _seconds(name: str, raw: str) -> float:

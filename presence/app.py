@@ -24,6 +24,8 @@ from api.errors import MAX_BODY_BYTES, error_middleware
 from api.keys import ENDPOINTS, ROUTE_TABLES, SERVICES
 from api.policy import policy_middleware
 from api.routing import RouteTable
+from api.security import security_headers
+from domain.client_address import parse_networks
 from domain.clock import Clock, system_clock
 from domain.rate_limit import RateLimiter
 from infra.metrics import Metrics
@@ -77,10 +79,19 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
         policy_middleware,
     ]
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
+    app.on_response_prepare.append(security_headers)
     sio.attach(app)
 
     limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit, clock)
-    gateway = SocketGateway(sio, services.connections, services.tokens, services.metrics, limiter)
+    gateway = SocketGateway(
+        sio,
+        services.connections,
+        services.tokens,
+        services.metrics,
+        limiter,
+        per_address=settings.max_connections_per_ip,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+    )
     WidgetEvents(gateway, services.widget)
     AgentEvents(gateway, services.agents)
     UserEvents(gateway, services.users)

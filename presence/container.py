@@ -54,6 +54,7 @@ class Runtime:
     """The services and the resources behind them, to start and to close."""
 
     services: Services
+    broadcaster: Broadcaster
     node_id: str
     engine: AsyncEngine
     db: SessionFactory
@@ -137,7 +138,7 @@ def build(
     )
     jobs.add("widget_leases", settings.widget_sweep_every, widget.sweep.run)
     jobs.add("users_offline", settings.user_sweep_every, users.sweep)
-    return Runtime(services, node_id, engine, db, redis, store, cooldowns)
+    return Runtime(services, broadcaster, node_id, engine, db, redis, store, cooldowns)
 
 
 @contextlib.asynccontextmanager

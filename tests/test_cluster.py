@@ -119,6 +119,29 @@ async def test_each_job_runs_once_per_period_across_the_cluster(two_nodes: tuple
     assert len(runs) == 2
 
 
+async def test_health_on_any_node_reports_the_clusters_last_run(two_nodes: tuple[Server, Server]) -> None:
+    """A node that never won a job's lock still reports when the cluster last ran it."""
+    a, b = two_nodes
+    ran = {"a": 0, "b": 0}
+
+    def job(node: str) -> Any:
+        async def run() -> dict[str, str]:
+            ran[node] += 1
+            return {"ran_on": node}
+
+        return run
+
+    a.app[SERVICES].jobs.add("only_a", 3600, job("a"))
+    b.app[SERVICES].jobs.add("only_a", 3600, job("b"))
+    await a.app[SERVICES].jobs._scheduled("only_a")
+    await b.app[SERVICES].jobs._scheduled("only_a")  # a holds this period's lock: b does not run it
+    assert ran == {"a": 1, "b": 0}
+    status, body = await b.request("GET", "/api/health", role=None)
+    assert status == 200
+    assert body["jobs"]["only_a"]["last_result"] == {"ran_on": "a"}
+    assert body["jobs"]["only_a"]["last_run"].endswith("Z")
+
+
 def start_node(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(

@@ -91,9 +91,72 @@ async def test_rooms_count_agents(store: PresenceStore) -> None:
     assert await store.room_size("c1") == 1
 
 
-async def test_this_node_is_never_lost_and_is_alive(store: PresenceStore) -> None:
-    assert await store.lost_nodes(10**12, 1) == []
+async def test_the_store_is_alive(store: PresenceStore) -> None:
     assert await store.ping() is True
+
+
+async def test_a_node_whose_keepalive_stopped_is_lost_and_its_sockets_dropped(redis_settings: dict[str, Any]) -> None:
+    """Redis only: the memory store is one process, one node, and has no other node to lose.
+    node-b holds a socket and an agent membership, then stops its keepalive (as SIGKILL
+    would); node-a finds it lost (never itself) and drops what it held, reason node_lost."""
+    redis = connect_redis(redis_settings["redis_url"])
+    settings = Settings(redis_prefix=redis_settings["redis_prefix"])
+    a = create_store(settings, "node-a", system_clock, redis)
+    b = create_store(settings, "node-b", system_clock, redis)
+    await a.start()
+    await b.start()
+    try:
+        now = system_clock()
+        await b.bind("c1", "s1", "sock-b", "node-b", now)
+        await b.join_room("c1", "agent-b", "node-b")
+        await a.bind("c2", "s2", "sock-a", "node-a", now)
+        assert await a.lost_nodes(now + 1, 10) == []  # both kept alive just now
+        await b.close()  # its keepalive stops...
+        await redis.zadd(f"{settings.redis_prefix}nodes", {"node-b": now - 60})  # ...and it was last seen a minute ago
+        assert await a.lost_nodes(now, 10) == ["node-b"]
+        told = await a.forget_node("node-b", now)
+        assert [(o.presence.conversation_id, [n.reason for n in o.notices]) for o in told] == [("c1", ["node_lost"])]
+        assert await a.room_size("c1") == 0
+        gone = await a.snapshot("c1")
+        assert gone is not None and not gone.is_online
+        assert (await a.snapshot("c2")).devices == 1  # this node's own socket is untouched
+        assert await a.lost_nodes(now + 10**6, 10) == []  # forgotten nodes are not lost twice; this one never
+    finally:
+        await a.close()
+        await redis.aclose()
+
+
+async def test_changes_reach_the_listener_in_the_order_applied(store: PresenceStore) -> None:
+    """The ordering contract (SPEC §3): every change with something to tell reaches the
+    node's listener, in the order the transitions were applied (Redis: via its channel)."""
+    import asyncio
+
+    heard: list[tuple[str, list[str]]] = []
+    arrived = asyncio.Event()
+
+    def listener(change: Any) -> None:
+        heard.append((change.conversation_id, [n.kind for n in change.notices]))
+        if len(heard) == 6:
+            arrived.set()
+
+    store.listen(listener)
+    await store.bind("o1", "s", "a", "node-a", 100.0)
+    await store.typing("o1", "a", True, 100.5)
+    await store.bind("o1", "s", "b", "node-a", 101.0)
+    await store.drop("o1", "a", 102.0, "closed", 3)
+    await store.drop("o1", "b", 103.0, "closed", 0)
+    assert await store.heartbeat("o1", "b", 103.5) is None  # nothing to tell: nothing heard
+    await store.bind("o1", "s", "c", "node-a", 104.0)
+    async with asyncio.timeout(5):
+        await arrived.wait()
+    assert heard == [
+        ("o1", ["online"]),
+        ("o1", ["typing"]),
+        ("o1", ["heartbeat"]),
+        ("o1", ["heartbeat"]),
+        ("o1", ["offline"]),
+        ("o1", ["online"]),
+    ]
 
 
 async def test_a_burst_of_binds_all_land(store: PresenceStore) -> None:

@@ -10,12 +10,13 @@ is logged and acked as an internal error, leaving other sockets unaffected.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import socketio
 
+from domain.client_address import Network, client_address
 from domain.identity import Identity, TokenCodec, TokenError
 from domain.rate_limit import RateLimiter
 from domain.rooms import ADMINS_ROOM, user_room
@@ -48,8 +49,12 @@ class SocketGateway:
         tokens: TokenCodec,
         metrics: Metrics,
         limiter: RateLimiter | None = None,
+        per_address: int = 0,
+        trusted_proxies: Sequence[Network] = (),
     ) -> None:
         self.sio = sio
+        self._per_address = per_address
+        self._trusted = list(trusted_proxies)
         self._limiter = limiter
         self.connections = connections
         self._tokens = tokens
@@ -75,7 +80,16 @@ class SocketGateway:
     def on_disconnect(self, hook: SocketHook) -> None:
         self._on_disconnect.append(hook)
 
+    def _address(self, environ: dict[str, Any]) -> str:
+        request = environ.get("aiohttp.request")
+        peer = getattr(request, "remote", None) or environ.get("REMOTE_ADDR")
+        return client_address(peer, environ.get("HTTP_X_FORWARDED_FOR"), self._trusted)
+
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        address = self._address(environ)
+        if self._per_address and self.connections.from_address(address) >= self._per_address:
+            log.warning("refused a socket from %s: %d already connected", address, self._per_address)
+            raise socketio.exceptions.ConnectionRefusedError("Too many connections from this address")
         identity: Identity | None = None
         token = auth.get("token") if isinstance(auth, dict) else None
         if token is not None:
@@ -85,7 +99,7 @@ class SocketGateway:
                 identity = self._tokens.decode(token)
             except TokenError as e:
                 raise socketio.exceptions.ConnectionRefusedError(str(e)) from None
-        info = self.connections.add(sid, identity)
+        info = self.connections.add(sid, identity, address)
         if identity is not None:
             await self.sio.enter_room(sid, user_room(identity.sub))
             if identity.role == "admin":

@@ -23,21 +23,35 @@ class SocketInfo:
     identity: Identity | None  # None: a widget socket (no token)
     binding: Binding | None = None
     rooms: set[str] = field(default_factory=set)  # conversation ids an agent joined
+    address: str = ""  # the client's address (behind trusted proxies), for per-address limits
 
 
 class Connections:
     def __init__(self) -> None:
         self._sockets: dict[str, SocketInfo] = {}
+        self._per_address: dict[str, int] = {}
 
-    def add(self, sid: str, identity: Identity | None) -> SocketInfo:
-        info = self._sockets[sid] = SocketInfo(identity)
+    def add(self, sid: str, identity: Identity | None, address: str = "") -> SocketInfo:
+        info = self._sockets[sid] = SocketInfo(identity, address=address)
+        self._per_address[address] = self._per_address.get(address, 0) + 1
         return info
+
+    def from_address(self, address: str) -> int:
+        """Sockets this node holds for one client address."""
+        return self._per_address.get(address, 0)
 
     def get(self, sid: str) -> SocketInfo | None:
         return self._sockets.get(sid)
 
     def remove(self, sid: str) -> SocketInfo | None:
-        return self._sockets.pop(sid, None)
+        info = self._sockets.pop(sid, None)
+        if info is not None:
+            left = self._per_address.get(info.address, 0) - 1
+            if left > 0:
+                self._per_address[info.address] = left
+            else:
+                self._per_address.pop(info.address, None)
+        return info
 
     def items(self) -> list[tuple[str, SocketInfo]]:
         return list(self._sockets.items())
