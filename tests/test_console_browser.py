@@ -84,9 +84,10 @@ class Console:
     def admin_token(self, ttl: float = 600) -> str:
         return self.server.token("admin-1", "admin", name="Ada Admin", ttl=ttl)
 
-    async def screenshot(self, page: Page, name: str) -> None:
+    async def screenshot(self, page: Page, name: str, full_page: bool = True) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=SCREENSHOTS / f"console-{name}-{self.db}.png", full_page=True, animations="disabled")
+        path = SCREENSHOTS / f"console-{name}-{self.db}.png"
+        await page.screenshot(path=path, full_page=full_page, animations="disabled")
 
     async def rest(self, path: str) -> Any:
         status, body = await self.server.request("GET", path)

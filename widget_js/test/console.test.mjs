@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiError, createApi, query } from '../src/console/api.js';
 import { barChart, niceMax } from '../src/console/chart.js';
-import { ago, count, countdown, day, hms, minutes, percent, thisMonth } from '../src/console/format.js';
+import { ago, count, countdown, day, hms, minutes, percent, span, thisMonth } from '../src/console/format.js';
 import { openLive } from '../src/console/live.js';
 import { compareRows, durationSeconds, matches, SessionPage, supersedes } from '../src/console/sessions.js';
 import { stateText, StreamBoard } from '../src/console/streams.js';
@@ -38,6 +38,8 @@ describe('format', () => {
     assert.equal(percent(1), '100.0%');
     assert.equal(minutes(45), '45 min');
     assert.equal(minutes(135), '2 h 15 min');
+    assert.equal(span(3.5), '4 s');
+    assert.equal(span(660), '11 min');
     assert.equal(day('2026-11-03'), '3 Nov');
     assert.deepEqual(thisMonth(Date.parse('2026-12-31T23:59:00Z')), { from: '2026-12-01', to: '2027-01-01' });
   });

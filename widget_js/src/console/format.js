@@ -44,6 +44,13 @@ export function minutes(total) {
   return `${Math.floor(m / 60)} h ${pad(m % 60)} min`;
 }
 
+/** A span of seconds, shortly: "42 s", "11 min", "1 h 05 min". */
+export function span(seconds) {
+  const s = Math.max(0, Math.round(Number(seconds) || 0));
+  if (s < 60) return `${s} s`;
+  return minutes(Math.floor(s / 60));
+}
+
 /** How long ago an ISO time was, shortly: "just now", "42 s ago", "5 min ago", "3 h ago", "2 d ago". */
 export function ago(iso, now = Date.now()) {
   const t = Date.parse(iso);

@@ -65,8 +65,7 @@ export function createSessions(ctx) {
       h(
         'td',
         { class: 'num', 'data-label': 'Duration', 'data-duration': seconds, title: billed },
-        h('span', { class: 'duration' }, hms(seconds)),
-        billed ? h('span', { class: 'muted small' }, ` · ${billed}`) : null,
+        h('span', {}, h('span', { class: 'duration' }, hms(seconds)), billed ? h('span', { class: 'muted small' }, ` · ${billed}`) : null),
       ),
     );
   }
@@ -97,7 +96,7 @@ export function createSessions(ctx) {
               h('th', { scope: 'row' }, t.teacherName || t.teacherId),
               h('td', { class: 'num' }, count(t.sessions)),
               h('td', { class: 'num', 'data-minutes': t.minutes }, count(t.minutes)),
-              h('td', { class: 'num muted' }, minutes(t.minutes)),
+              h('td', { class: 'num muted wide-only' }, minutes(t.minutes)),
             ),
           )
         : h('tr', {}, h('td', { colspan: 4, class: 'empty' }, 'No ended session in this period.')),

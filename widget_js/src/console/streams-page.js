@@ -12,7 +12,7 @@
  * `[data-warning]`.
  */
 import { $, fill, h, setText, status } from './dom.js';
-import { count, countdown, dateTime, timeOfDay } from './format.js';
+import { count, countdown, dateTime, span, timeOfDay } from './format.js';
 import { END_REASONS, stateText, StreamBoard } from './streams.js';
 
 const BACKSTOP_MS = 30000;
@@ -42,16 +42,20 @@ export function createStreams(ctx) {
     return h(
       'tr',
       { 'data-stream-id': s.id, 'data-stream-state': s.status, class: s.warning ? 'warned' : null },
-      h('td', { 'data-label': 'Stream' }, h('strong', {}, s.title), h('div', { class: 'muted small' }, s.id)),
+      h('td', { 'data-label': 'Stream' }, h('div', {}, h('strong', {}, s.title), h('div', { class: 'muted small id' }, s.id))),
       h('td', { 'data-label': 'Owner' }, s.user_id),
       h(
         'td',
         { 'data-label': 'State' },
-        status(s.warning ? 'warn' : STATE_KINDS[s.status] || 'offline', stateText(s)),
-        s.warning
-          ? h('div', { class: 'small warn-text', 'data-warning': s.warning.reason }, `No heartbeat for ${Math.round(s.warning.inactiveSeconds / 60)} min`)
-          : null,
-        ended ? h('div', { class: 'small muted', 'data-end-reason': s.end_reason || '' }, END_REASONS[s.end_reason] || 'Ended') : null,
+        h(
+          'div',
+          {},
+          status(s.warning ? 'warn' : STATE_KINDS[s.status] || 'offline', stateText(s)),
+          s.warning
+            ? h('div', { class: 'small warn-text', 'data-warning': s.warning.reason }, `No heartbeat for ${span(s.warning.inactiveSeconds)}`)
+            : null,
+          ended ? h('div', { class: 'small muted', 'data-end-reason': s.end_reason || '' }, END_REASONS[s.end_reason] || 'Ended') : null,
+        ),
       ),
       h('td', { class: 'num', 'data-label': 'Credits left' }, h('span', { 'data-credits': s.remaining_credits }, count(s.remaining_credits))),
       h('td', { class: 'num', 'data-label': 'Used' }, count(s.credits_consumed)),
@@ -168,7 +172,7 @@ export function createStreams(ctx) {
       });
       live.on('livestream:warning', (d) => {
         if (board.warning(d, Date.now())) draw();
-        log(`${titleOf(d.livestream_id)}: no heartbeat for ${Math.round((Number(d.inactive_seconds) || 0) / 60)} min, it will end if this goes on`, 'warning');
+        log(`${titleOf(d.livestream_id)}: no heartbeat for ${span(d.inactive_seconds)}, it will end if this goes on`, 'warning');
         listsAgain.poke();
       });
       live.on('livestream:ended', (d) => {
