@@ -6,7 +6,8 @@
  * Sources: `GET /api/admin/overview`, `GET /api/admin/activity/metrics?detailed=1`,
  * `GET /api/health`. Moved without a reload by the admins' room:
  * `overview:changed` (customers), `user:online` / `user:offline`,
- * `activity:recorded`, `session:started` / `session:ended`, `livestream:*`;
+ * `activity:recorded`, `session:started` / `session:ended`, `livestream:*` and
+ * `credits:granted`;
  * each nudge re-reads its source, at most once a second.
  */
 import { barChart } from './chart.js';
@@ -220,7 +221,9 @@ export function createOverview(ctx) {
         }
         overviewAgain.poke();
       });
-      for (const event of ['user:online', 'user:offline', 'session:started', 'session:ended', 'livestream:ended', 'livestream:credits']) {
+      const moves = ['user:online', 'user:offline', 'session:started', 'session:ended'];
+      moves.push('livestream:started', 'livestream:ended', 'livestream:credits', 'credits:granted');
+      for (const event of moves) {
         live.on(event, () => overviewAgain.poke());
       }
       live.on('activity:recorded', () => metricsAgain.poke());
