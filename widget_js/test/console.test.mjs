@@ -525,3 +525,36 @@ describe('streams, with what admins hear beyond SPEC §7', () => {
     assert.equal(board.granted({ user_id: 'nobody', remaining_credits: 1 }), false);
   });
 });
+
+describe('a list read before the latest events', () => {
+  it('never takes a stream back: charges only grow, an end is final', () => {
+    const board = new StreamBoard();
+    board.load([stream('a', { credits_consumed: 1, remaining_credits: 3 }), stream('b', { credits_consumed: 1, remaining_credits: 3 })], [], T0);
+    board.credits({ livestream_id: 'a', remaining_credits: 2, credits_consumed: 2, next_block_at: new Date(T0 + 150000).toISOString() });
+    // A re-read answered before that charge: the page keeps what the event said.
+    board.load([stream('a', { credits_consumed: 1, remaining_credits: 3 }), stream('b', { credits_consumed: 1, remaining_credits: 3 })], [], T0 + 100);
+    assert.equal(board.get('a').credits_consumed, 2);
+    assert.equal(board.get('a').remaining_credits, 2);
+    assert.equal(board.get('b').remaining_credits, 2); // the same owner's balance
+    assert.equal(board.secondsToNext(board.get('a'), T0), 150);
+    board.ended({ livestream_id: 'a', reason: 'credits_exhausted' }, T0 + 200);
+    board.load([stream('a', { credits_consumed: 2, remaining_credits: 0 })], [], T0 + 300);
+    assert.equal(board.get('a').status, 'ended');
+    assert.equal(board.get('a').end_reason, 'credits_exhausted');
+    // A newer list wins, grants included.
+    board.load([], [stream('a', { status: 'ended', end_reason: 'credits_exhausted', credits_consumed: 2, remaining_credits: 10 })], T0 + 400);
+    assert.equal(board.get('a').remaining_credits, 10);
+  });
+
+  it('never takes a session back to active, nor a heartbeat back', () => {
+    const page = new SessionPage();
+    page.load({ count: 1, results: [session('a')] });
+    page.apply('ended', session('a', { status: 'completed', sessionEndedAt: '2026-11-23T09:05:00.000Z' }));
+    page.load({ count: 1, results: [session('a')] });
+    assert.equal(page.rows[0].status, 'completed');
+    page.load({ count: 2, results: [session('b', { lastActivityAt: '2026-11-23T09:01:00.000Z' })] });
+    page.apply('heartbeat', session('b', { lastActivityAt: '2026-11-23T09:02:00.000Z' }));
+    page.load({ count: 2, results: [session('b', { lastActivityAt: '2026-11-23T09:01:00.000Z' })] });
+    assert.equal(page.rows[0].lastActivityAt, '2026-11-23T09:02:00.000Z');
+  });
+});

@@ -62,9 +62,17 @@ export class SessionPage {
     return { status: this.filter.status, q: this.filter.q.trim(), limit: this.limit, offset: this.offset };
   }
 
-  /** The server's answer for `params()`: replaces what is shown. */
+  /**
+   * The server's answer for `params()`: replaces what is shown, except that a
+   * row an event has already moved further (ended, or a later heartbeat) than
+   * this answer, read before it, keeps the event's version.
+   */
   load(body) {
-    this.rows = Array.isArray(body.results) ? body.results.slice() : [];
+    const shown = new Map(this.rows.map((r) => [r.id, r]));
+    this.rows = (Array.isArray(body.results) ? body.results : []).map((r) => {
+      const before = shown.get(r.id);
+      return before && !supersedes(r, before) ? before : r;
+    });
     this.count = Number(body.count) || 0;
     this.loaded = true;
   }

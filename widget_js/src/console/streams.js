@@ -32,6 +32,7 @@ export class StreamBoard {
     const next = new Map();
     const order = [];
     const skews = [];
+    const newerBalance = new Map(); // owner -> balance heard on the socket after this list was read
     for (const s of [...(live || []), ...(recent || [])]) {
       if (!s || !s.id || next.has(s.id)) continue;
       const before = this.byId.get(s.id);
@@ -40,11 +41,15 @@ export class StreamBoard {
       if (row.nextAt !== null && typeof s.time_until_next_deduction_minutes === 'number' && !Number.isNaN(absolute)) {
         skews.push(absolute - row.nextAt);
       }
-      if (before && before.warning && s.status === 'live' && before.warning.lastActivity === s.last_activity) {
+      if (before) keepNewer(row, before, newerBalance);
+      if (before && before.warning && row.status === 'live' && before.warning.lastActivity === row.last_activity) {
         row.warning = before.warning;
       }
       next.set(s.id, row);
       order.push(s.id);
+    }
+    for (const row of next.values()) {
+      if (newerBalance.has(row.user_id)) row.remaining_credits = newerBalance.get(row.user_id);
     }
     this.byId = next;
     this.order = order;
@@ -140,6 +145,28 @@ export class StreamBoard {
     s.time_until_next_deduction_minutes = null;
     s.warning = null;
     return true;
+  }
+}
+
+/**
+ * A list read while events were arriving may be older than what the events
+ * said: a stream's charges only grow and an end is final, so the row keeps the
+ * newer of the two (and the owner's balance that came with it).
+ */
+function keepNewer(row, before, newerBalance) {
+  if (before.status === 'ended' && row.status !== 'ended') {
+    Object.assign(row, {
+      status: 'ended',
+      end_reason: before.end_reason,
+      ended_at: before.ended_at,
+      nextAt: null,
+      time_until_next_deduction_minutes: null,
+    });
+  }
+  if ((Number(before.credits_consumed) || 0) > (Number(row.credits_consumed) || 0)) {
+    row.credits_consumed = before.credits_consumed;
+    if (row.status === 'live') row.nextAt = before.nextAt;
+    newerBalance.set(row.user_id, before.remaining_credits);
   }
 }
 
