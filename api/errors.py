@@ -21,7 +21,9 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, /, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        """`status` and `message` are positional only, so a refusal may carry a JSON
+        field named `status` (an attendance session's 410 `{"error", "status"}`)."""
         super().__init__(message)
         self.status = status
         self.message = message
@@ -43,6 +45,7 @@ def not_found(what: str) -> ApiError:
 STATUS_OF: dict[type[service.ServiceError], int] = {
     service.BadInput: 400,
     service.Refused: 400,
+    service.Unauthorized: 401,
     service.PaymentRequired: 402,
     service.Forbidden: 403,
     service.NotFound: 404,

@@ -45,6 +45,7 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
                 for seg in e.path.split("/")
                 if seg.startswith("{")
             ]
+            params += [{"name": name, "in": "query", "required": False, **spec} for name, spec in e.query.items()]
             if params:
                 op["parameters"] = params
             if e.access.scheme:
@@ -54,7 +55,10 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
                 op["description"] = f"Roles: {', '.join(e.access.roles)}."
                 op["responses"].setdefault("403", {"description": "wrong role or tenant"})
             if e.body is not None:
-                op["requestBody"] = {"required": True, "content": {"application/json": {"schema": e.body}}}
+                op["requestBody"] = {
+                    "required": e.body_required,
+                    "content": {"application/json": {"schema": e.body}},
+                }
                 op["responses"].setdefault("400", {"description": "bad input; `details` names the field"})
                 op["responses"].setdefault("413", {"description": "body over 64 KiB"})
             paths.setdefault(e.path, {})[e.method.lower()] = op

@@ -60,6 +60,10 @@ class Endpoint:
     """An accepted request keeps the person online (§4); false where the handler says
     itself what the request means for presence (heartbeat, logout)."""
     body: dict[str, Any] | None = None
+    body_required: bool = True
+    """False where no body (or `{}`) is as good as one: the body schema is then optional."""
+    query: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Query parameters, for the OpenAPI document: name -> {"schema", "description"}."""
     responses: dict[int, str] = field(default_factory=dict)
     document: bool = True
 

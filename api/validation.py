@@ -16,6 +16,17 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     raw = await request.read()  # raises HTTPRequestEntityTooLarge past client_max_size
     if not raw:
         raise ApiError(400, "The request body must be a JSON object", details={"body": "empty"})
+    return _object(raw)
+
+
+async def optional_json_object(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object, where no body at all counts as `{}` (a beacon, a
+    heartbeat that has nothing to say); a body that is there must still be an object."""
+    raw = await request.read()
+    return _object(raw) if raw.strip() else {}
+
+
+def _object(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Literal
 
 SessionStatus = Literal["active", "completed", "timeout"]
@@ -99,6 +101,53 @@ def listed_duration(status: str, clicked_at: float, stored_minutes: int | None, 
     if status == ACTIVE:
         return duration_minutes(clicked_at, now)
     return stored_minutes if stored_minutes is not None else 0
+
+
+# ------------------------------------------------------------------ meetings
+MEETING_URL_SCHEMES = ("http", "https", "zoommtg", "zoomus")
+"""What the tracking page will open (widget_js tracking-session.js `safeMeetingUrl`
+agrees): a `javascript:` or `data:` URL must never reach an href or window.open."""
+MAX_URL_LENGTH = 2048
+MAX_TITLE_LENGTH = 500
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+
+
+def meeting_url_problem(url: str) -> str | None:
+    """Why the page could not open `url`, as a sentence; None when it can. Refused
+    when the meeting is stored, so a broken link is found by the admin, not by
+    every student at the start of the class."""
+    text = url.strip()
+    if not text or len(text) > MAX_URL_LENGTH:
+        return f"zoomUrl must be 1 to {MAX_URL_LENGTH} characters"
+    if any(c.isspace() or ord(c) < 32 for c in text):
+        return "zoomUrl must not contain spaces or control characters"
+    match = _SCHEME.match(text)
+    if match is None or match.group(1).lower() not in MEETING_URL_SCHEMES:
+        return f"zoomUrl must be a {', '.join(MEETING_URL_SCHEMES)} URL"
+    if match.group(1).lower() in ("http", "https") and not text[match.end() :].startswith("//"):
+        return "zoomUrl must be an absolute URL, like https://zoom.us/j/123"
+    return None
+
+
+# ------------------------------------------------------------------ report windows
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_day(value: str | None, name: str) -> date:
+    """A report bound: an ISO date `YYYY-MM-DD` (UTC). Raises ValueError with a sentence."""
+    if value is None or value == "":
+        raise ValueError(f"{name} is required: an ISO date like 2026-11-23")
+    if not _DAY.match(value):
+        raise ValueError(f"{name} must be an ISO date like 2026-11-23, got {value[:40]!r}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name} is not a calendar date: {value!r}") from None
+
+
+def day_start(day: date) -> float:
+    """Midnight UTC at the start of `day`, in epoch seconds (reports count UTC days)."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
 
 
 # ------------------------------------------------------------------ payroll CSV

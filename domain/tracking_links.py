@@ -166,6 +166,16 @@ def session_secret(key: bytes, session_id: str) -> str:
     return _b64(mac.digest())
 
 
+_SECRET_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def looks_like_session_secret(presented: str) -> bool:
+    """Whether `presented` has a session secret's shape (43 base64url characters: 32
+    bytes). Anything else is not a secret at all (401), rather than another
+    session's (403)."""
+    return bool(_SECRET_SHAPE.match(presented))
+
+
 def check_session_secret(key: bytes, session_id: str, presented: str) -> bool:
     """Whether `presented` is this session's secret, in constant time."""
     expected = session_secret(key, session_id).encode("ascii")

@@ -18,6 +18,15 @@ class Metrics:
         self.swept = Counter(
             "presence_swept_total", "Items a sweep ended (leases, users, sessions)", ["job"], registry=r
         )
+        self.sessions_started = Counter(
+            "presence_attendance_sessions_started_total", "Attendance sessions opened by a click", registry=r
+        )
+        self.sessions_ended = Counter(
+            "presence_attendance_sessions_ended_total",
+            "Attendance sessions ended, by how (completed, timeout)",
+            ["status"],
+            registry=r,
+        )
         self.charges = Counter("presence_credit_charges_total", "Credit blocks charged", registry=r)
         self.requests = Histogram(
             "presence_http_request_duration_seconds",

@@ -17,7 +17,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from api import activity as activity_routes
-from api import console, conversations, operations, overview, pages, widget
+from api import attendance as attendance_routes
+from api import console, conversations, meetings, operations, overview, pages, sessions, widget
 from api import users as user_routes
 from api.cors import cors_middleware
 from api.errors import MAX_BODY_BYTES, error_middleware
@@ -33,7 +34,7 @@ from infra.settings import Settings
 from presence.container import Runtime, bounded, build
 from realtime.sockets.broadcaster import ServerBroadcaster, redis_manager
 from realtime.sockets.gateway import SocketGateway
-from realtime.sockets.transport import FastJson, no_websocket_deflate
+from realtime.sockets.transport import FastJson, disconnect_on_malformed, no_websocket_deflate
 from realtime.sockets.users import UserEvents
 from realtime.sockets.widget import AgentEvents, WidgetEvents
 
@@ -49,6 +50,9 @@ ROUTE_TABLE_LIST: list[RouteTable] = [
     pages.routes,
     user_routes.routes,
     activity_routes.routes,
+    meetings.routes,
+    sessions.routes,
+    attendance_routes.routes,
     overview.routes,
     console.routes,
 ]
@@ -81,6 +85,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app.on_response_prepare.append(security_headers)
     sio.attach(app)
+    disconnect_on_malformed(sio, services.metrics.events.labels("malformed", "refused").inc)
 
     limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit, clock)
     gateway = SocketGateway(

@@ -105,6 +105,27 @@ def backfill_last_activity(args: argparse.Namespace, settings: Settings) -> int:
     return backfill_last_activity(args, settings)
 
 
+@command("tracking-link")
+def tracking_link(args: argparse.Namespace, settings: Settings) -> int:
+    from presence.cli_attendance import tracking_link
+
+    return tracking_link(args, settings)
+
+
+@command("auto-timeout")
+def auto_timeout(args: argparse.Namespace, settings: Settings) -> int:
+    from presence.cli_attendance import auto_timeout
+
+    return auto_timeout(args, settings)
+
+
+@command("sessions-export")
+def sessions_export(args: argparse.Namespace, settings: Settings) -> int:
+    from presence.cli_attendance import sessions_export
+
+    return sessions_export(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="presence", description="Who is online, for how long, and what it costs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -124,9 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="display name")
     p.add_argument("--ttl", type=float, default=3600, help="seconds until it expires (default 3600)")
 
-    from presence.cli_activity import add_parsers
+    from presence import cli_activity, cli_attendance
 
-    add_parsers(sub)
+    cli_activity.add_parsers(sub)
+    cli_attendance.add_parsers(sub)
     return parser
 
 

@@ -34,6 +34,7 @@ from realtime.store import create_store
 from realtime.store.base import PresenceStore
 from realtime.store.connections import Connections
 from services.activity import ActivityTracker
+from services.attendance import Attendance
 from services.operations import Operations
 from services.overview import Overview
 from services.registry import Services
@@ -120,6 +121,7 @@ def build(
     widget = WidgetPresence(db, clock, broadcaster, settings, store, connections, metrics, node_id)
     conversations = Conversations(db, clock, store, widget)
     users = UserStatus(db, clock, broadcaster, settings, cooldowns)
+    attendance = Attendance(db, clock, broadcaster, settings, cooldowns, metrics)
     services = Services(
         settings=settings,
         clock=clock,
@@ -133,11 +135,13 @@ def build(
         agents=AgentRooms(conversations, broadcaster, store, connections, node_id),
         users=users,
         activity=ActivityTracker(db, clock, broadcaster, settings, cooldowns),
+        attendance=attendance,
         operations=Operations(db, store, jobs, redis is not None),
         overview=Overview(db, clock, broadcaster, settings, store),
     )
     jobs.add("widget_leases", settings.widget_sweep_every, widget.sweep.run)
     jobs.add("users_offline", settings.user_sweep_every, users.sweep)
+    jobs.add("session_timeout", settings.session_sweep_every, attendance.sweep)
     return Runtime(services, broadcaster, node_id, engine, db, redis, store, cooldowns)
 
 

@@ -31,6 +31,11 @@ class Refused(ServiceError):
     """An event or request that cannot be done now, as it stands (400; a refused ack)."""
 
 
+class Unauthorized(ServiceError):
+    """The credentials presented are not credentials at all, e.g. a bearer that has
+    no session secret's shape (401)."""
+
+
 class PaymentRequired(ServiceError):
     """Not enough credits (402)."""
 

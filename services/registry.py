@@ -13,6 +13,7 @@ from infra.metrics import Metrics
 from infra.settings import Settings
 from realtime.store.connections import Connections
 from services.activity import ActivityTracker
+from services.attendance import Attendance
 from services.operations import Operations
 from services.overview import Overview
 from services.user_status import UserStatus
@@ -35,6 +36,7 @@ class Services:
     agents: AgentRooms
     users: UserStatus
     activity: ActivityTracker
+    attendance: Attendance
     operations: Operations
     overview: Overview
     """The admin console's figures (§9)."""

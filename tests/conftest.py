@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from db.engine import create_engine
 from db.migrate import upgrade
 from db.models import Base
+from domain.clock import Clock, system_clock
 from domain.identity import TokenCodec
 from infra.settings import Settings
 from presence.app import create_app
@@ -154,6 +155,7 @@ class Server:
         self.tokens = TokenCodec(SECRET)
         self.http = aiohttp.ClientSession(base_url=url)
         self._clients: list[socketio.AsyncClient] = []
+        self.runner: web.AppRunner | None = None
 
     def token(self, sub: str, role: str, company: str | None = None, name: str | None = None, ttl: float = 600) -> str:
         return self.tokens.encode(sub, role, company, name, ttl)  # type: ignore[arg-type]
@@ -239,29 +241,41 @@ class Server:
                 await client.disconnect()
         await self.http.close()
 
+    async def stop(self) -> None:
+        """Stops this server as a shutdown would (its clients first); the fixture's
+        teardown then leaves it alone. For restarts: start another on the same database."""
+        await self.close()
+        if self.runner is not None:
+            runner, self.runner = self.runner, None
+            await runner.cleanup()
+
 
 @pytest.fixture
 async def make_server(database_url: str, tmp_path: Path) -> AsyncIterator[Any]:
-    """`await make_server(**settings)`: starts a server with FAST timings plus overrides."""
+    """`await make_server(**settings)`: starts a server with FAST timings plus overrides;
+    `clock=` gives it a clock of the test's own (every server time comes from it)."""
     runners: list[tuple[web.AppRunner, Server]] = []
 
-    async def start(**overrides: Any) -> Server:
+    async def start(clock: Clock = system_clock, **overrides: Any) -> Server:
         settings = replace(
             Settings(database_url=database_url, jwt_secret=SECRET, secret_file=tmp_path / ".secret"),
             **{**FAST, **overrides},
         )
-        app = create_app(settings)
+        app = create_app(settings, clock)
         runner = web.AppRunner(app, shutdown_timeout=1)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
         server = Server(app, f"http://127.0.0.1:{port}", settings)
+        server.runner = runner
         runners.append((runner, server))
         return server
 
     yield start
     for runner, server in reversed(runners):
+        if server.runner is None:
+            continue  # stopped by the test
         await server.close()
         await runner.cleanup()
 

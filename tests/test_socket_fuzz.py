@@ -113,36 +113,53 @@ async def test_any_event_and_payload_is_refused_and_changes_nothing(
     assert agent.pending("customer:offline") == [] and agent.pending("customer:online") == []
 
 
-RAW_PACKETS = [
-    '42["widget:online",{"conversationId":123456789012345678901234567890,"sessionId":"s"}]',
-    '42["widget:online",{"conversationId":NaN}]',
-    '42["widget:online",{"conversationId":1e999}]',
-    '42["widget:online"',
-    "42" + "[" * 5000 + "]" * 5000,
-    '42["widget:heartbeat",{"conversationId":"c1","sessionId":"s-c1"}]',  # not bound: refused
-    '43["widget:online"]',
-    "4x",
-    "9",
-    r'42["\ud800"]',  # a lone surrogate, escaped
+RAW_PACKETS: list[tuple[str | bytes, str]] = [
+    # (frame, what the sender gets: "refused" = an ack {"ok": false}; "closed" = disconnected;
+    #  "ignored" = nothing, and the socket still works)
+    ('421["widget:online",{"conversationId":123456789012345678901234567890,"sessionId":"s"}]', "refused"),
+    ('421["widget:heartbeat",{"conversationId":"c1","sessionId":"s-c1"}]', "refused"),  # not bound
+    ('421["widget:online",{"conversationId":NaN}]', "closed"),
+    ('421["widget:online",{"conversationId":1e999}]', "closed"),
+    ('421["widget:online"', "closed"),
+    ("421" + "[" * 5000 + "]" * 5000, "closed"),
+    ('431["widget:online"]', "ignored"),  # an ack the server never asked for
+    ("4x", "closed"),
+    ("9", "ignored"),  # not an engine.io packet type
+    (r'421["\ud800"]', "closed"),  # a lone surrogate, escaped
+    (b"\xff\xfe garbage", "closed"),
 ]
 
 
 async def test_malformed_packets_leave_the_server_and_the_bystanders_alone(arena: dict[str, Any]) -> None:
-    """Frames a JSON encoder would never produce, sent raw over the WebSocket."""
+    """Frames a JSON encoder would never produce, sent raw over the WebSocket: the
+    sender is disconnected, everyone else carries on, nothing stored changes."""
     import aiohttp
 
     server: Server = arena["server"]
     agent: EventLog = arena["agent"]
     before = await stored(server)
+    ws_url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
     async with aiohttp.ClientSession() as http:
-        ws_url = server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
-        async with http.ws_connect(ws_url) as ws:
-            assert (await ws.receive_str()).startswith("0{")  # engine.io open
-            await ws.send_str("40")  # socket.io connect, no auth: a widget
-            assert (await ws.receive_str()).startswith("40")
-            for packet in RAW_PACKETS:
-                await ws.send_str(packet)
-            await ws.send_bytes(b"\xff\xfe garbage")
+        for packet, expected in RAW_PACKETS:
+            async with http.ws_connect(ws_url) as ws:
+                assert (await ws.receive_str()).startswith("0{")  # engine.io open
+                await ws.send_str("40")  # socket.io connect, no auth: a widget
+                assert (await ws.receive_str()).startswith("40")
+                if isinstance(packet, bytes):
+                    await ws.send_bytes(packet)
+                else:
+                    await ws.send_str(packet)
+                if expected == "ignored":  # the next well-formed event is still answered
+                    await ws.send_str('422["widget:heartbeat",{"conversationId":"c1","sessionId":"s-c1"}]')
+                try:
+                    answer = await ws.receive(timeout=5)
+                except TimeoutError:
+                    raise AssertionError(f"no answer to {packet[:60]!r}") from None
+                if expected in ("refused", "ignored"):
+                    assert answer.type == aiohttp.WSMsgType.TEXT and '"ok":false' in answer.data, (packet, answer)
+                else:  # engine.io's close packet ("1"), or the WebSocket closing
+                    closing = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+                    assert answer.type in closing or answer.data == "1", (packet, answer)
     assert (await arena["widget"].call("widget:heartbeat", ids("c1"), timeout=5))["ok"] is True
     assert (await agent.next("customer:heartbeat"))["devices"] == 1
     assert await stored(server) == before

@@ -6,15 +6,21 @@
   aiohttp accepts deflate whenever the client offers it (browsers always do),
   so the offer is removed from the upgrade request before engine.io sees it.
 - JSON through orjson, which python-socketio accepts as its `json` module.
+- A client that sends a packet that cannot be decoded is disconnected.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
+import socketio
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
+
+log = logging.getLogger("presence.realtime")
 
 SOCKET_IO_PATH = "/socket.io/"
 
@@ -38,3 +44,23 @@ class FastJson:
     @staticmethod
     def loads(data: str | bytes, **_kwargs: Any) -> Any:
         return orjson.loads(data)
+
+
+def disconnect_on_malformed(sio: socketio.AsyncServer, on_malformed: Callable[[], None] | None = None) -> None:
+    """A client that sends a packet python-socketio cannot decode (truncated JSON,
+    numbers JSON cannot hold, an unknown packet type) is disconnected, as the
+    JavaScript server does, with one short log line: not a traceback per packet
+    that a hostile page could repeat to flood the logs. Our own handlers never
+    raise past the gateway, so what reaches here is the client's doing."""
+    decode = sio._handle_eio_message  # python-socketio 5.x: the engine.io 'message' handler
+
+    async def guarded(eio_sid: str, data: Any) -> None:
+        try:
+            await decode(eio_sid, data)
+        except Exception as e:  # malformed input, by construction (see above)
+            log.info("disconnecting %s: malformed packet (%s)", eio_sid, type(e).__name__)
+            if on_malformed is not None:
+                on_malformed()
+            await sio.eio.disconnect(eio_sid)
+
+    sio.eio.on("message", guarded)
