@@ -56,10 +56,11 @@ STATUS_OF: dict[type[service.ServiceError], int] = {
 
 def from_service(e: service.ServiceError) -> ApiError:
     """A service's refusal as the JSON error of §2."""
-    extra = dict(e.extra)
+    error = ApiError(STATUS_OF.get(type(e), 400), e.message)
+    error.extra = dict(e.extra)  # not as keywords: a field may be named like a parameter ("status")
     if isinstance(e, service.BadInput):
-        extra.setdefault("details", {e.field: e.message})
-    return ApiError(STATUS_OF.get(type(e), 400), e.message, **extra)
+        error.extra.setdefault("details", {e.field: e.message})
+    return error
 
 
 _AIOHTTP_MESSAGES = {

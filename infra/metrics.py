@@ -28,6 +28,10 @@ class Metrics:
             registry=r,
         )
         self.charges = Counter("presence_credit_charges_total", "Credit blocks charged", registry=r)
+        self.stream_warnings = Counter(
+            "presence_stream_warnings_total", "Livestream inactivity warnings sent", registry=r
+        )
+        self.stream_ends = Counter("presence_stream_ends_total", "Livestreams ended", ["reason"], registry=r)
         self.requests = Histogram(
             "presence_http_request_duration_seconds",
             "REST request latency",

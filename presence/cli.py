@@ -126,6 +126,13 @@ def sessions_export(args: argparse.Namespace, settings: Settings) -> int:
     return sessions_export(args, settings)
 
 
+@command("monitor-credits")
+def monitor_credits(args: argparse.Namespace, settings: Settings) -> int:
+    from presence.cli_credits import monitor_credits
+
+    return monitor_credits(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="presence", description="Who is online, for how long, and what it costs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -145,10 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="display name")
     p.add_argument("--ttl", type=float, default=3600, help="seconds until it expires (default 3600)")
 
-    from presence import cli_activity, cli_attendance
+    from presence import cli_activity, cli_attendance, cli_credits
 
     cli_activity.add_parsers(sub)
     cli_attendance.add_parsers(sub)
+    cli_credits.add_parsers(sub)
     return parser
 
 

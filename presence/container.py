@@ -35,6 +35,7 @@ from realtime.store.base import PresenceStore
 from realtime.store.connections import Connections
 from services.activity import ActivityTracker
 from services.attendance import Attendance
+from services.credits import Credits
 from services.operations import Operations
 from services.overview import Overview
 from services.registry import Services
@@ -122,6 +123,7 @@ def build(
     conversations = Conversations(db, clock, store, widget)
     users = UserStatus(db, clock, broadcaster, settings, cooldowns)
     attendance = Attendance(db, clock, broadcaster, settings, cooldowns, metrics)
+    credits = Credits(db, clock, broadcaster, settings, metrics)
     services = Services(
         settings=settings,
         clock=clock,
@@ -137,11 +139,13 @@ def build(
         activity=ActivityTracker(db, clock, broadcaster, settings, cooldowns),
         attendance=attendance,
         operations=Operations(db, store, jobs, redis is not None),
+        credits=credits,
         overview=Overview(db, clock, broadcaster, settings, store),
     )
     jobs.add("widget_leases", settings.widget_sweep_every, widget.sweep.run)
     jobs.add("users_offline", settings.user_sweep_every, users.sweep)
     jobs.add("session_timeout", settings.session_sweep_every, attendance.sweep)
+    jobs.add("credit_monitor", settings.stream_check_every, credits.monitor)
     return Runtime(services, broadcaster, node_id, engine, db, redis, store, cooldowns)
 
 

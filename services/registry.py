@@ -14,6 +14,7 @@ from infra.settings import Settings
 from realtime.store.connections import Connections
 from services.activity import ActivityTracker
 from services.attendance import Attendance
+from services.credits import Credits
 from services.operations import Operations
 from services.overview import Overview
 from services.user_status import UserStatus
@@ -38,5 +39,7 @@ class Services:
     activity: ActivityTracker
     attendance: Attendance
     operations: Operations
+    credits: Credits
+    """Livestream credit metering (§7)."""
     overview: Overview
     """The admin console's figures (§9)."""

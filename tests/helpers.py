@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -82,3 +83,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class FakeClock:
+    """A clock tests move by hand (`advance`, or set `now`); starts at the real time so
+    that tokens, which are checked against the real time, stay valid. Whole seconds by
+    default, so that times stored with microseconds read back exactly."""
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = float(round(time.time())) if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now

@@ -270,6 +270,7 @@ async def test_admin_page_and_live_ids(sessions: SessionFactory) -> None:
         await lq.end(s, second, at(4), "manual")
     async with sessions() as s:
         assert await lq.live_ids(s) == [first]
+        assert [(r.stream.id, r.remaining_credits) for r in await lq.live(s)] == [(first, 4)]
         count, rows = await lq.page(s)
         assert count == 3 and [r.stream.id for r in rows] == [scheduled.id, second, first]
         assert [r.remaining_credits for r in rows] == [4, 6, 4]

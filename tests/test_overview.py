@@ -86,21 +86,23 @@ async def test_only_admins_see_the_overview(server: Server) -> None:
     assert got == 401 and body["error"]
 
 
-async def test_the_overview_counts_what_is_live_now_with_the_latest_names(server: Server) -> None:
+async def test_the_overview_counts_what_is_live_now_with_the_latest_names(make_server: Any) -> None:
+    server = await make_server(widget_offline_after=60)  # these widgets do not heartbeat by themselves
     await server.conversation("c1", customer_name="Ada <Lovelace>")
     await server.conversation("c2", company="co-2", customer_name=None)
     await server.conversation("c3", customer_name="Gone")
     await server.widget("c1")
     await server.widget("c2")
     await server.widget("c2")  # a second tab: still one customer
+    _, admin = await server.socket(server.token("admin-1", "admin"))  # the admin asking below
     third, _ = await server.widget("c3")
     await third.call("widget:offline", ids("c3"))  # gone, after the grace
-    await asyncio.sleep(server.settings.widget_offline_grace + 0.3)
+    while (await admin.next("overview:changed"))["customers"]["online"] != 2:
+        pass
     for sub in ("u1", "u2", "u3"):
         status, _ = await server.request("POST", "/api/users/heartbeat/", role="user", sub=sub, company="co-1")
         assert status == 200
     await seed_sessions_and_streams(server)
-    # The admin is seen (online) from its first request on: this one.
     status, online = await server.request("GET", "/api/users/admin/users/online/")
 
     body = await overview(server, limit=1)
@@ -113,8 +115,8 @@ async def test_the_overview_counts_what_is_live_now_with_the_latest_names(server
             "onlineSince": body["customers"]["recent"][0]["onlineSince"],
         }
     ]
-    # Users: the three heartbeats and the admin; the list holds `limit` of them.
-    assert body["users"]["online"] == online["count"] + 1 == 4
+    # Users: the three heartbeats and the admin (its socket); the list holds `limit` of them.
+    assert body["users"]["online"] == online["count"] == 4
     assert len(body["users"]["recent"]) == 1
     assert body["sessions"]["live"] == 2  # "over" is not live, swept or not
     assert body["sessions"]["recent"][0]["id"] == "live-2"  # the most recently heard from

@@ -154,6 +154,18 @@ async def live_ids(session: AsyncSession) -> list[str]:
     return list(await session.scalars(select(L.id).where(L.status == LIVE).order_by(L.started_at, L.id)))
 
 
+async def live(session: AsyncSession) -> list[Listed]:
+    """Live streams with their owner's balance, longest-running first, in one read (the
+    monitor decides from it which streams have anything due, and locks only those)."""
+    rows = await session.execute(
+        select(*_COLUMNS, User.credits)
+        .join(User, User.id == L.user_id)
+        .where(L.status == LIVE)
+        .order_by(L.started_at, L.id)
+    )
+    return [_listed(r) for r in rows]
+
+
 async def start(session: AsyncSession, stream_id: str, now: datetime) -> Stream | None:
     """`scheduled` → `live` at `now`; None if the stream is unknown or not scheduled
     (the caller answers 404 or 409). The caller then charges block 0 in the same
