@@ -256,16 +256,22 @@ async def test_every_listener_hears_every_change_in_order(store: PresenceStore) 
 
 
 async def test_a_customer_online_before_the_index_existed_is_counted_at_its_next_heartbeat(
-    store: PresenceStore,
+    redis_settings: dict[str, str],
 ) -> None:
-    """A rolling upgrade: nodes of before wrote no `online` index; the next write of
-    the customer's state (a heartbeat, within one interval) counts them again."""
+    """A rolling upgrade on Redis: nodes of before wrote no `online` index; the next
+    write of the customer's state (a heartbeat, within one interval) counts them again.
+    (The in-process store starts empty with its process, so it has no such past.)"""
     from realtime.store.redis import RedisPresenceStore
 
-    if not isinstance(store, RedisPresenceStore):
-        pytest.skip("the in-process store starts empty with its process")
-    await store.bind("c1", "s1", "a", "node-a", 100.0)
-    await store._r.delete(store._online)
-    assert (await store.online(5)).count == 0
-    await store.heartbeat("c1", "a", 130.0)
-    assert (await store.online(5)).recent == [("c1", 100.0)]
+    redis = connect_redis(redis_settings["redis_url"])
+    store = create_store(Settings(redis_prefix=redis_settings["redis_prefix"]), "node-a", system_clock, redis)
+    assert isinstance(store, RedisPresenceStore)
+    try:
+        await store.bind("c1", "s1", "a", "node-a", 100.0)
+        await store._r.delete(store._online)
+        assert (await store.online(5)).count == 0
+        await store.heartbeat("c1", "a", 130.0)
+        assert (await store.online(5)).recent == [("c1", 100.0)]
+    finally:
+        await store.close()
+        await redis.aclose()
