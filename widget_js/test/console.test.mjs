@@ -291,6 +291,8 @@ describe('chart', () => {
   it('labels a day a week back from today, and whole ticks', () => {
     const c = barChart(daily);
     assert.equal(c.labels[c.labels.length - 1].text, '23 Nov');
+    assert.equal(c.labels[c.labels.length - 1].anchor, 'end');
+    assert.equal(c.labels[c.labels.length - 1].x, c.plot.x + c.plot.w);
     assert.equal(c.labels.length, 5);
     assert.deepEqual(
       c.ticks.map((t) => t.label),

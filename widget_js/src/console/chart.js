@@ -19,7 +19,7 @@ export function niceMax(max) {
  * @param {{date: string, active: number}[]} daily
  * @param {{width?: number, height?: number, left?: number, bottom?: number, top?: number, gap?: number}} [box]
  * @returns {{width, height, max, plot: {x, y, w, h}, bars: {date, active, x, y, w, h, label}[],
- *            ticks: {value, y, label}[], labels: {x, text}[], summary: string}}
+ *            ticks: {value, y, label}[], labels: {x, text, anchor}[], summary: string}}
  */
 export function barChart(daily, box = {}) {
   const width = box.width || 720;
@@ -53,9 +53,17 @@ export function barChart(daily, box = {}) {
     y: round(plot.y + plot.h - (value / max) * plot.h),
     label: count(value),
   }));
-  // A label a week, counted back from today's bar (so today always has one).
+  // A label a week, counted back from today's bar (so today always has one),
+  // today's ending at the plot's right edge so it is never cut off.
   const labels = [];
-  for (let i = days.length - 1; i >= 0; i -= 7) labels.unshift({ x: round(plot.x + i * slot + slot / 2), text: day(days[i].date) });
+  for (let i = days.length - 1; i >= 0; i -= 7) {
+    const last = i === days.length - 1;
+    labels.unshift({
+      x: round(last ? plot.x + plot.w : plot.x + i * slot + slot / 2),
+      text: day(days[i].date),
+      anchor: last ? 'end' : 'middle',
+    });
+  }
   let summary = 'No activity recorded yet.';
   if (days.length) {
     const best = days.reduce((b, d) => ((Number(d.active) || 0) > (Number(b.active) || 0) ? d : b), days[0]);

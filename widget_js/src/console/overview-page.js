@@ -155,7 +155,7 @@ export function createOverview(ctx) {
         svg('title', {}, b.label),
       ),
     );
-    const labels = c.labels.map((l) => svg('text', { x: l.x, y: c.height - 6, class: 'tick', 'text-anchor': 'middle' }, l.text));
+    const labels = c.labels.map((l) => svg('text', { x: l.x, y: c.height - 6, class: 'tick', 'text-anchor': l.anchor }, l.text));
     const chart = svg(
       'svg',
       { viewBox: `0 0 ${c.width} ${c.height}`, role: 'img', 'aria-labelledby': 'chart-title', 'data-chart': 'daily' },
