@@ -182,17 +182,17 @@ async def test_the_overview_shows_the_rest_answers_and_moves_without_a_reload(co
     await page.evaluate("() => { window.__sameDocument = true; }")
     await server.conversation("c4", customer_name="Katherine Johnson")
     await server.widget("c4")
-    await shows(page, "online-customers", online_customers + 1, timeout=3000)
-    await expect(page.locator("#customers-list")).to_contain_text("Katherine Johnson", timeout=3000)
+    await shows(page, "online-customers", online_customers + 1, timeout=6000)
+    await expect(page.locator("#customers-list")).to_contain_text("Katherine Johnson", timeout=6000)
 
     # A new activity event moves DAU (and the chart's today) without a reload.
     await report_activity(server, [{"user_id": "newcomer", "ts": now.isoformat(), "kind": "signup"}])
-    await shows(page, "dau", metrics["dau"] + 1, timeout=3000)
-    await expect(bars.last).to_have_attribute("data-active", str(metrics["daily"][-1]["active"] + 1), timeout=3000)
+    await shows(page, "dau", metrics["dau"] + 1, timeout=6000)
+    await expect(bars.last).to_have_attribute("data-active", str(metrics["daily"][-1]["active"] + 1), timeout=6000)
     # A user coming online moves "users online".
     status, _ = await server.request("POST", "/api/users/heartbeat/", role="user", sub="late-user", company="co-1")
     assert status == 200
-    await shows(page, "online-users", online_users + 1, timeout=4000)
+    await shows(page, "online-users", online_users + 1, timeout=6000)
     assert await page.evaluate("() => window.__sameDocument") is True  # no reload happened
 
     # Health: the database and the jobs, as /api/health says.
@@ -271,7 +271,7 @@ async def test_a_lost_socket_says_so_and_catches_up_when_back(console: Console) 
     await page.context.set_offline(False)  # the browser's "online" event: reconnect at once, then re-read
     await expect(page.locator("#reconnecting")).to_be_hidden(timeout=5000)
     await expect(page.locator("#connection")).to_have_attribute("data-connection", "live")
-    await shows(page, "online-customers", 1, timeout=4000)
+    await shows(page, "online-customers", 1, timeout=6000)
 
 
 async def test_the_console_is_usable_from_the_keyboard(console: Console) -> None:

@@ -135,7 +135,7 @@ async def test_the_sessions_page_ticks_updates_searches_sums_and_downloads(conso
     # The active durations tick every second, as h:mm:ss.
     cell = page.locator(f'tr[data-session-id="{bob}"] [data-duration]')
     first = int(await cell.get_attribute("data-duration") or "0")
-    await expect(cell).not_to_have_attribute("data-duration", str(first), timeout=2500)
+    await expect(cell).not_to_have_attribute("data-duration", str(first), timeout=6000)
     await asyncio.sleep(1.1)
     later = int(await cell.get_attribute("data-duration") or "0")
     assert later >= first + 1
@@ -147,11 +147,11 @@ async def test_the_sessions_page_ticks_updates_searches_sums_and_downloads(conso
     # A new click appears without a reload, on top; an end too.
     await page.evaluate("() => { window.__sameDocument = true; }")
     zoe, zoe_secret = await click(server, "m2", "st-zoe", "Zoë")
-    await expect(page.locator(f'tr[data-session-id="{zoe}"]')).to_be_visible(timeout=3000)
+    await expect(page.locator(f'tr[data-session-id="{zoe}"]')).to_be_visible(timeout=6000)
     assert (await visible_ids(page))[0] == zoe
     await end_session(server, eve, eve_secret)
     await expect(page.locator(f'tr[data-session-id="{eve}"]')).to_have_attribute(
-        "data-status", "completed", timeout=3000
+        "data-status", "completed", timeout=6000
     )
     assert await page.evaluate("() => window.__sameDocument") is True
     await console.screenshot(page, "sessions-laptop")
@@ -171,7 +171,7 @@ async def test_the_sessions_page_ticks_updates_searches_sums_and_downloads(conso
     assert set(await visible_ids(page)) == {bob, zoe}
     # While filtered on active, an end takes the row away by itself.
     await end_session(server, zoe, zoe_secret)
-    await expect(page.locator(f'tr[data-session-id="{zoe}"]')).to_have_count(0, timeout=3000)
+    await expect(page.locator(f'tr[data-session-id="{zoe}"]')).to_have_count(0, timeout=6000)
     await page.select_option("#status", "")
 
     # Minutes per teacher for a chosen period, as the summary says.
@@ -252,7 +252,7 @@ async def test_the_streams_page_shows_credits_falling_warnings_and_the_end(conso
     # The time to the next block ticks.
     countdown = page.locator(f'tr[data-stream-id="{steady}"] [data-next-block]')
     before = await countdown.get_attribute("data-next-block")
-    await expect(countdown).not_to_have_attribute("data-next-block", before or "", timeout=2500)
+    await expect(countdown).not_to_have_attribute("data-next-block", before or "", timeout=6000)
 
     # A stream with 3 credits (the grant above makes 4): it goes live (on the page
     # without a reload), is charged a block every 2.5 s, and ends when one cannot be paid.
@@ -260,9 +260,9 @@ async def test_the_streams_page_shows_credits_falling_warnings_and_the_end(conso
     short = await seller_stream(server, "seller-1", "Flash sale", 3)
     await start(server, "seller-1", short)
     row = page.locator(f'tr[data-stream-id="{short}"]')
-    await expect(row).to_have_attribute("data-stream-state", "live", timeout=3000)
+    await expect(row).to_have_attribute("data-stream-state", "live", timeout=6000)
     await page.evaluate(WATCH_CREDITS, short)
-    await expect(page.locator("#stream-log")).to_contain_text("no heartbeat", timeout=6000)  # warned at 3.5 s
+    await expect(page.locator("#stream-log")).to_contain_text("no heartbeat", timeout=8000)  # warned at 3.5 s
     await console.screenshot(page, "streams-laptop")
     await expect(row).to_have_attribute("data-stream-state", "ended", timeout=15000)
     await expect(row.locator("[data-end-reason]")).to_have_attribute("data-end-reason", "credits_exhausted")
@@ -308,7 +308,7 @@ async def test_the_overview_counts_match_the_sessions_and_streams_lists(console:
     assert (sessions["count"], streams["count"]) == (2, 1)
     # A new click moves the count without a reload.
     await click(server, "m1", "st-3", "Zoë")
-    await expect(page.locator('[data-metric="live-sessions"]')).to_have_attribute("data-value", "3", timeout=4000)
+    await expect(page.locator('[data-metric="live-sessions"]')).to_have_attribute("data-value", "3", timeout=6000)
 
     for path in ("/admin/sessions", "/admin/streams"):
         refused = await console.open(path, server.token("agent-1", "agent", "co-1"))
