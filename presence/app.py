@@ -18,7 +18,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from api import activity as activity_routes
 from api import attendance as attendance_routes
-from api import conversations, credits, livestreams, meetings, operations, pages, sessions, widget
+from api import console, conversations, credits, livestreams, meetings, operations, overview, pages, sessions, widget
 from api import users as user_routes
 from api.cors import cors_middleware
 from api.errors import MAX_BODY_BYTES, error_middleware
@@ -55,6 +55,8 @@ ROUTE_TABLE_LIST: list[RouteTable] = [
     attendance_routes.routes,
     credits.routes,
     livestreams.routes,
+    overview.routes,
+    console.routes,
 ]
 
 

@@ -47,6 +47,7 @@ from services.activity import ActivityTracker
 from services.attendance import Attendance
 from services.credits import Credits
 from services.operations import Operations
+from services.overview import Overview
 from services.registry import Services
 from services.user_status import UserStatus
 from services.widget import AgentRooms, Conversations, WidgetPresence
@@ -124,6 +125,7 @@ class Runtime:
             self._clock_sync.cancel()
             await bounded("clock", _finished(self._clock_sync))
         await bounded("timers", self.services.widget.close())
+        await bounded("overview", self.services.overview.close())
         await bounded("presence store", self.store.close())
         await bounded("cooldowns", self.cooldowns.close())
         await bounded("database", self.engine.dispose())
@@ -196,6 +198,7 @@ def build(
         attendance=attendance,
         operations=Operations(db, store, jobs, redis is not None),
         credits=credits,
+        overview=Overview(db, clock, broadcaster, settings, store),
     )
     jobs.add("widget_leases", settings.widget_sweep_every, widget.sweep.run)
     jobs.add("users_offline", settings.user_sweep_every, users.sweep)

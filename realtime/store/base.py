@@ -55,6 +55,16 @@ ChangeListener = Callable[[Change], None]
 """Called once per change, in the cluster-wide order of transitions; must not block."""
 
 
+@dataclass(frozen=True, slots=True)
+class OnlineNow:
+    """How many customers are online now (SPEC §3's `isOnline`: a live socket, or
+    the grace of a pending departure), and a few of them, latest arrival first."""
+
+    count: int
+    recent: list[tuple[str, float]]
+    """`(conversation_id, online_since)`, most recently come online first."""
+
+
 def change_of(p: CustomerPresence, notices: list[Notice]) -> Change:
     return Change(p.conversation_id, p.session_id, tuple(notices), p.last_seen)
 
@@ -106,6 +116,10 @@ class PresenceStore(Protocol):
     async def room_sizes(self, conversation_ids: list[str]) -> dict[str, int]:
         """`room_size` of many conversations at once."""
 
+    async def online(self, limit: int) -> OnlineNow:
+        """Customers online now, counted in O(1) (an index kept by the transitions,
+        not a scan), with up to `limit` of them in O(limit)."""
+
     async def join_room(self, conversation_id: str, sid: str, node: str) -> None:
         """An agent socket joined the conversation's room."""
 
@@ -122,7 +136,8 @@ class PresenceStore(Protocol):
         """Drops every socket and room membership of a lost node; what agents must be told."""
 
     def listen(self, listener: ChangeListener) -> None:
-        """Sets this node's listener of changes (before `start`)."""
+        """Adds a listener of changes on this node (before `start`); each listener
+        gets every change, in order."""
 
     async def start(
         self,

@@ -13,6 +13,9 @@ Keys (prefix `P`, default `presence:`):
   P c:{conversation}        the conversation's presence (JSON)
   P leases                  zset "{conversation}\\n{sid}" -> last heartbeat
   P departures              zset conversation -> grace deadline
+  P online                  zset conversation -> online since: the customers online
+                            now (ZCARD), added to (NX) by every write of an online
+                            state and removed from by the write that takes it offline
   P room:{conversation}     hash agent sid -> node
   P nodes                   zset node -> last keepalive
   P node:{node}:socks       set "{conversation}\\n{sid}" (widget sockets)
@@ -39,7 +42,7 @@ from domain.clock import Clock
 from domain.widget_presence import CustomerPresence, DepartureReason, Notice
 from infra.tasks import cancelling
 from realtime.store import codec
-from realtime.store.base import FORGET_IDLE_AFTER, ChangeListener, Outcome, change_of, node_lost_after
+from realtime.store.base import FORGET_IDLE_AFTER, ChangeListener, OnlineNow, Outcome, change_of, node_lost_after
 
 log = logging.getLogger("presence.store.redis")
 
@@ -82,7 +85,7 @@ class RedisPresenceStore:
         self._subscriber: asyncio.Task[None] | None = None
         self._on_forgotten: Reclaim | None = None
         self._on_gap: Callable[[], None] | None = None
-        self._listener: ChangeListener | None = None
+        self._listeners: list[ChangeListener] = []
         # Since when (this node's clock) Redis has answered without interruption;
         # None while it does not. Until it has for a while, this node neither takes
         # others for dead (their keepalives could not be written either) nor trusts
@@ -92,7 +95,7 @@ class RedisPresenceStore:
         self._gap: asyncio.Task[None] | None = None
 
     def listen(self, listener: ChangeListener) -> None:
-        self._listener = listener
+        self._listeners.append(listener)
 
     # ---------------------------------------------------------------- keys
     def _k(self, conversation_id: str) -> str:
@@ -114,6 +117,10 @@ class RedisPresenceStore:
     @property
     def _departures(self) -> str:
         return f"{self._p}departures"
+
+    @property
+    def _online(self) -> str:
+        return f"{self._p}online"
 
     @property
     def _nodes(self) -> str:
@@ -183,6 +190,14 @@ class RedisPresenceStore:
             pipe.zadd(self._departures, {c: p.pending.deadline})  # type: ignore[attr-defined]
         else:
             pipe.zrem(self._departures, c)  # type: ignore[attr-defined]
+        if p.is_online:
+            # NX: the arrival time stays; repeated on every write (a heartbeat's too, in
+            # the same round trip), so a customer online before this index existed, or
+            # written by an older node, is counted again within one heartbeat.
+            since = p.online_since if p.online_since is not None else p.last_heartbeat or 0.0
+            pipe.zadd(self._online, {c: since}, nx=True)  # type: ignore[attr-defined]
+        else:
+            pipe.zrem(self._online, c)  # type: ignore[attr-defined]
 
     async def bind(self, conversation_id: str, session_id: str, sid: str, node: str, now: float) -> Outcome:
         outcome = await self._apply(
@@ -236,6 +251,15 @@ class RedisPresenceStore:
                 pipe.hlen(self._room(c))
             sizes = await pipe.execute()
         return {c: int(n) for c, n in zip(conversation_ids, sizes, strict=True)}
+
+    async def online(self, limit: int) -> OnlineNow:
+        if limit <= 0:
+            return OnlineNow(int(await self._r.zcard(self._online)), [])
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.zcard(self._online)
+            pipe.zrevrange(self._online, 0, limit - 1, withscores=True)
+            count, members = await pipe.execute()
+        return OnlineNow(int(count), [(_text(m), float(score)) for m, score in members])
 
     # ---------------------------------------------------------------- agents' rooms
     async def join_room(self, conversation_id: str, sid: str, node: str) -> None:
@@ -314,12 +338,18 @@ class RedisPresenceStore:
                 try:
                     async for message in pubsub.listen():
                         pause = 0.05
-                        if message.get("type") != "message" or self._listener is None:
+                        if message.get("type") != "message" or not self._listeners:
                             continue
                         try:
-                            self._listener(codec.loads_change(message["data"]))
+                            change = codec.loads_change(message["data"])
                         except Exception:
-                            log.exception("could not deliver a presence change")
+                            log.exception("could not read a presence change")
+                            continue
+                        for listener in self._listeners:
+                            try:
+                                listener(change)
+                            except Exception:
+                                log.exception("could not deliver a presence change")
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:
