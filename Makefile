@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # The bundle is rebuilt when its sources change; it is never committed.
-BUNDLE_SRC := $(wildcard widget_js/package.json widget_js/package-lock.json widget_js/build.mjs widget_js/src/*.js widget_js/src/lib/*.js)
+BUNDLE_SRC := $(wildcard widget_js/package.json widget_js/package-lock.json widget_js/build.mjs widget_js/src/*.js widget_js/src/lib/*.js widget_js/src/console/*.js)
 
 bundle:
 	@if [ ! -f widget_js/package.json ]; then \

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from services import errors as service
+from services.errors import unavailable_message
 
 log = logging.getLogger("presence.api")
 
@@ -83,9 +84,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         message = _AIOHTTP_MESSAGES.get(e.status, e.reason)
         return web.json_response({"error": message}, status=e.status, headers=_keep_headers(e))
-    except Exception:
+    except Exception as e:
+        if (away := unavailable_message(e)) is not None:
+            # Down or restarting: no traceback per request, and a status that says "retry".
+            log.warning("%s on %s %s: %s", away, request.method, request.path, _first_line(e))
+            return web.json_response({"error": away}, status=503, headers={"Retry-After": "1"})
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response({"error": "Internal server error"}, status=500)
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
 def _keep_headers(e: web.HTTPException) -> dict[str, str]:

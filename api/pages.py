@@ -22,7 +22,7 @@ routes = RouteTable("pages")
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE_DIR = ROOT / "widget_js" / "dist"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-BUNDLES = ("widget.js", "presence-agent.js", "presence-user.js", "livestream.js", "tracking.js")
+BUNDLES = ("widget.js", "presence-agent.js", "presence-user.js", "livestream.js", "tracking.js", "console.js")
 
 # Pages load nothing from outside the server.
 PAGE_HEADERS = {

@@ -26,6 +26,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -70,10 +72,27 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    # A database host that does not answer (not even a refusal) fails a connection
+    # attempt after this, so requests answer 503 instead of hanging on TCP's timeout.
+    kwargs.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT})
+    # Connections broken by a restart are found and replaced before use.
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_async_engine(url, **kwargs)
+
+
+CONNECT_TIMEOUT = 5
+"""Seconds a new PostgreSQL connection may take (libpq `connect_timeout`)."""
+
+
+def unavailable(error: BaseException) -> bool:
+    """True when `error` says the database cannot be used right now (down, restarting,
+    refusing or dropping connections, pool exhausted, SQLite busy): the caller may
+    try again shortly, so adapters answer 503, not 500."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError | InterfaceError | PoolTimeout)
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -30,7 +30,8 @@ class RateLimiter:
             return None
         now = self._clock()
         tokens, at = self._buckets.get(key, (self._burst, now))
-        tokens = min(self._burst, tokens + (now - at) * self._rate)
+        # A clock stepped back must not drain the bucket (and refuse everyone for as long).
+        tokens = min(self._burst, tokens + max(0.0, now - at) * self._rate)
         if tokens < 1.0:
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self._rate

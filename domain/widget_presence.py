@@ -65,6 +65,7 @@ class CustomerPresence:
     last_seen: float | None = None
     online_since: float | None = None
     pending: PendingDeparture | None = None
+    last_reason: DepartureReason | None = None  # why the customer last went offline
 
     @property
     def is_online(self) -> bool:
@@ -176,4 +177,5 @@ def _go_offline(p: CustomerPresence, now: float, reason: DepartureReason, left_a
     p.pending = None
     p.online_since = None
     p.last_seen = left_at
+    p.last_reason = reason
     return [Notice("offline", now, 0, reason=reason)]

@@ -4,6 +4,8 @@ book of each job's last run (so any node's `/api/health` tells the cluster's).""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -96,22 +98,63 @@ return 0
 """
 
 
-def connect_redis(url: str) -> Redis:
-    """A client for `url` (connections open lazily); a sentence if the package is missing."""
+def connect_redis(url: str, command_timeout: float | None = None) -> Redis:
+    """A client for `url` (connections open lazily); a sentence if the package is missing.
+
+    `command_timeout`: a command not answered in that many seconds fails (a frozen
+    or partitioned Redis: nothing closes the connection, so without it a request
+    waits as long as the freeze). Not for a subscriber, which waits for messages."""
     try:
         from redis.asyncio import BlockingConnectionPool, Redis
     except ImportError:  # pragma: no cover - redis is a dependency; this guards a trimmed install
         raise RuntimeError(
             "PRESENCE_REDIS_URL is set but the `redis` package is not installed: pip install redis"
         ) from None
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     # A blocking pool: under a burst (a reconnect storm after a deploy) callers
     # wait their turn for a connection instead of failing; WATCH transactions
-    # hold one across a few round trips.
+    # hold one across a few round trips. A command that finds its pooled
+    # connection closed (Redis restarted since it was last used) is sent once
+    # more on a fresh one, so the first request after a restart does not fail;
+    # a transaction under WATCH is never resent (redis-py raises instead).
     pool = BlockingConnectionPool.from_url(
-        url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT, health_check_interval=30, socket_keepalive=True
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT,
+        health_check_interval=30,
+        socket_keepalive=True,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_timeout=command_timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
     return Redis(connection_pool=pool)
 
 
+async def redis_time(redis: Redis, monotonic: Callable[[], float] = time.monotonic) -> tuple[float, float]:
+    """`(Redis server time, this process's monotonic time at that moment)`: the
+    cluster's one clock, read at the middle of the round trip."""
+    sent = monotonic()
+    seconds, micros = await redis.time()
+    received = monotonic()
+    return seconds + micros / 1_000_000, (sent + received) / 2
+
+
+def redis_unavailable(error: BaseException) -> bool:
+    """True when `error` says Redis cannot be reached right now (down, restarting):
+    the caller may try again shortly, so adapters answer 503, not 500."""
+    try:
+        from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(error, ConnectionError | TimeoutError | BusyLoadingError)
+
+
 MAX_CONNECTIONS = 64
 POOL_WAIT = 10.0
+CONNECT_TIMEOUT = 5.0
+"""Seconds a new Redis connection may take: a host that does not answer fails, not hangs."""
+COMMAND_TIMEOUT = 5.0
+"""Seconds a Redis command may take before it fails (answered 503), for the nodes' commands."""

@@ -1,7 +1,10 @@
-"""Periodic jobs on APScheduler, with what each did last (for `/api/health`).
+"""Periodic jobs, with what each did last (for `/api/health`).
 
-A job is an async function returning a short result (a count). It never runs
-twice at once on a node (`max_instances=1`), missed runs are coalesced, and
+A job is an async function returning a short result (a count). Each runs every
+period on the event loop's monotonic clock, so a step of the wall clock (NTP,
+`date -s`) neither stalls the jobs (APScheduler, used before, waited out a
+backward step: ten minutes back, ten minutes without sweeps) nor bunches them.
+It never runs twice at once on a node, missed periods are coalesced, and
 with Redis each period's run happens on one node only (`JobLock`). A run
 started by hand (an admin or cron request, a CLI command) goes through `run`
 too, so health reports it; its outcome is written to the `JobBook`, which
@@ -16,11 +19,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
 from domain.clock import Clock, iso
 from infra.cluster import JobBook, JobLock, LocalJobBook, LocalJobLock
 from infra.metrics import Metrics
+from infra.tasks import cancelling
 
 log = logging.getLogger("presence.jobs")
 
@@ -40,8 +42,9 @@ class JobRunner:
         self._lock: JobLock = lock if lock is not None else LocalJobLock()
         self._book: JobBook = book if book is not None else LocalJobBook()
         self._jobs: dict[str, tuple[float, Job]] = {}
-        self._scheduler: AsyncIOScheduler | None = None
+        self._loops: list[asyncio.Task[None]] = []
         self._running: set[asyncio.Task[Any]] = set()
+        self._lock_failing: set[str] = set()
 
     def add(self, name: str, every: float, job: Job) -> None:
         """Runs `job` every `every` seconds once started (0 disables the period, not the job)."""
@@ -78,6 +81,8 @@ class JobRunner:
         try:
             result = await job()
         except Exception as e:
+            if cancelling():
+                raise asyncio.CancelledError from None
             self._metrics.sweeps.labels(name, "error").inc()
             log.exception("job %s failed", name)
             await self._write(name, started, {"error": str(e) or type(e).__name__})
@@ -109,9 +114,19 @@ class JobRunner:
         every, _ = self._jobs[name]
         try:
             mine = await self._lock.acquire(name, every)
-        except Exception:
-            log.warning("job %s: could not take the cluster lock; skipping this period", name, exc_info=True)
+        except Exception as e:
+            if cancelling():
+                raise asyncio.CancelledError from None
+            # Logged once (and when it works again), not every period while Redis stays away.
+            if name not in self._lock_failing:
+                self._lock_failing.add(name)
+                log.warning("job %s: could not take the cluster lock; skipping its periods until it can", name)
+            else:
+                log.debug("job %s: cluster lock still unavailable: %s", name, e)
             return
+        if name in self._lock_failing:
+            self._lock_failing.discard(name)
+            log.warning("job %s: cluster lock available again", name)
         if not mine:
             return
         keeper = asyncio.create_task(self._keep_holding(name, every), name=f"hold:{name}")
@@ -125,29 +140,41 @@ class JobRunner:
     async def _keep_holding(self, name: str, every: float) -> None:
         while True:
             await asyncio.sleep(every * 0.3)
+            if cancelling():
+                raise asyncio.CancelledError
             try:
                 if not await self._lock.extend(name, every):
                     log.warning("job %s: lost its cluster lock during a long run", name)
                     return
             except Exception:
+                if cancelling():
+                    raise asyncio.CancelledError from None
                 log.warning("job %s: could not extend its cluster lock", name, exc_info=True)
 
     def start(self) -> None:
-        scheduler = AsyncIOScheduler(timezone="UTC")
         for name, (every, _) in self._jobs.items():
             if every > 0:
-                scheduler.add_job(
-                    self._scheduled,
-                    "interval",
-                    args=[name],
-                    seconds=every,
-                    id=name,
-                    max_instances=1,
-                    coalesce=True,
-                    misfire_grace_time=None,
-                )
-        scheduler.start()
-        self._scheduler = scheduler
+                self._loops.append(asyncio.create_task(self._every(name, every), name=f"every:{name}"))
+
+    async def _every(self, name: str, every: float) -> None:
+        """`_scheduled(name)` every `every` seconds of the loop's monotonic clock; a run
+        longer than its period skips the periods it overran (one run at a time)."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + every
+        while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            if cancelling():  # asked to stop, whatever swallowed the cancellation meanwhile
+                raise asyncio.CancelledError
+            try:
+                await self._scheduled(name)
+            except Exception:  # _scheduled records failures itself; this keeps the loop alive
+                if cancelling():
+                    raise asyncio.CancelledError from None
+                log.exception("job %s: scheduling failed", name)
+            due += every
+            now = loop.time()
+            if due <= now:
+                due += every * ((now - due) // every + 1)
 
     async def drained(self) -> None:
         """Waits for the runs in flight to finish (their outcomes recorded)."""
@@ -156,9 +183,12 @@ class JobRunner:
     async def shutdown(self) -> None:
         """Stops the schedule, then cancels and awaits runs still in flight, so no
         job touches the database or the sockets after the app is torn down."""
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
+        loops, self._loops = self._loops, []
+        for t in loops:
+            t.cancel()
+        for t in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
         running = list(self._running)
         for t in running:
             t.cancel()

@@ -30,5 +30,5 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiohttp.access", "apscheduler", "engineio", "socketio", "alembic"):
+    for noisy in ("aiohttp.access", "engineio", "socketio", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -12,6 +12,15 @@ from typing import Any
 log = logging.getLogger("presence.tasks")
 
 
+def cancelling() -> bool:
+    """True when the current task has been asked to stop. A library may turn a
+    cancellation into an error of its own (redis-py does, inside some waits), so a
+    loop that catches errors and goes on must ask this, or it would never stop:
+    `except Exception: if cancelling(): raise asyncio.CancelledError from None`."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class TaskSet:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -18,7 +18,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from api import activity as activity_routes
 from api import attendance as attendance_routes
-from api import conversations, credits, livestreams, meetings, operations, pages, sessions, widget
+from api import console, conversations, credits, livestreams, meetings, operations, overview, pages, sessions, widget
 from api import users as user_routes
 from api.cors import cors_middleware
 from api.errors import MAX_BODY_BYTES, error_middleware
@@ -56,6 +56,8 @@ ROUTE_TABLE_LIST: list[RouteTable] = [
     attendance_routes.routes,
     credits.routes,
     livestreams.routes,
+    overview.routes,
+    console.routes,
 ]
 
 
@@ -89,7 +91,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
     perf.install(app, sio)  # perf: GC tuning and the transport measures (presence/perf.py, PRESENCE_PERF)
     disconnect_on_malformed(sio, services.metrics.events.labels("malformed", "refused").inc)
 
-    limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit, clock)
+    limiter = RateLimiter(settings.rate_limit, 2 * settings.rate_limit, services.clock)
     gateway = SocketGateway(
         sio,
         services.connections,

@@ -26,11 +26,21 @@ from domain.identity import TokenCodec
 from domain.rate_limit import RateLimiter
 from infra import perf
 from infra.broadcast import Broadcaster, NullBroadcaster
-from infra.cluster import LocalJobBook, LocalJobLock, RedisJobBook, RedisJobLock, connect_redis
+from infra.cluster import (
+    COMMAND_TIMEOUT,
+    LocalJobBook,
+    LocalJobLock,
+    RedisJobBook,
+    RedisJobLock,
+    connect_redis,
+    redis_time,
+)
 from infra.cooldowns import CooldownStore, create_cooldowns
 from infra.jobs import JobRunner
 from infra.metrics import Metrics
 from infra.settings import Settings
+from infra.steady_clock import SteadyClock
+from infra.tasks import cancelling
 from realtime.store import create_store
 from realtime.store.base import PresenceStore
 from realtime.store.connections import Connections
@@ -38,6 +48,7 @@ from services.activity import ActivityTracker
 from services.attendance import Attendance
 from services.credits import Credits
 from services.operations import Operations
+from services.overview import Overview
 from services.registry import Services
 from services.user_status import UserStatus
 from services.widget import AgentRooms, Conversations, WidgetPresence
@@ -49,6 +60,10 @@ log = logging.getLogger("presence.container")
 
 SHUTDOWN_STEP = 5.0
 """Seconds each shutdown step may take before the process goes on without it."""
+
+
+CLOCK_SYNC_EVERY = 1.0
+"""Seconds between two readings of Redis's clock, which every node's clock follows."""
 
 
 @dataclass(slots=True)
@@ -63,10 +78,35 @@ class Runtime:
     redis: Redis | None
     store: PresenceStore
     cooldowns: CooldownStore
+    steady: SteadyClock | None = None
+    subscriber: Redis | None = None
+    _clock_sync: asyncio.Task[None] | None = None
+
+    async def follow_redis_time(self, step: bool = False) -> None:
+        """With Redis, this node's clock follows Redis's (one clock for the cluster)."""
+        if self.redis is None or self.steady is None:
+            return
+        try:
+            remote, at = await redis_time(self.redis)
+        except Exception:
+            if cancelling():
+                raise asyncio.CancelledError from None
+            log.debug("could not read Redis's clock; keeping the last reading", exc_info=True)
+            return
+        self.steady.observe(remote, at, step=step)
+
+    async def _keep_following(self) -> None:
+        while not cancelling():
+            await asyncio.sleep(CLOCK_SYNC_EVERY)
+            await self.follow_redis_time()
+        raise asyncio.CancelledError
 
     async def start_node(self) -> None:
         """What a serving node runs besides requests: the store's node keepalive
         and change subscription, the feed to agents, the periodic jobs."""
+        if self.redis is not None and self.steady is not None:
+            await self.follow_redis_time(step=True)  # before anything is timed
+            self._clock_sync = asyncio.create_task(self._keep_following(), name="clock-sync")
         widget = self.services.widget
         await widget.start()
 
@@ -74,7 +114,7 @@ class Runtime:
             await widget.reclaim()
             await self.services.agents.reclaim()
 
-        await self.store.start(reclaim)
+        await self.store.start(reclaim, widget.resync)
         self.services.jobs.start()
 
     async def stop_jobs(self) -> None:
@@ -82,12 +122,23 @@ class Runtime:
 
     async def close(self) -> None:
         """Releases every resource, each step bounded so the process never hangs."""
+        if self._clock_sync is not None:
+            self._clock_sync.cancel()
+            await bounded("clock", _finished(self._clock_sync))
         await bounded("timers", self.services.widget.close())
+        await bounded("overview", self.services.overview.close())
         await bounded("presence store", self.store.close())
         await bounded("cooldowns", self.cooldowns.close())
         await bounded("database", self.engine.dispose())
         if self.redis is not None:
             await bounded("redis", self.redis.aclose())
+        if self.subscriber is not None:
+            await bounded("redis subscriber", self.subscriber.aclose())
+
+
+async def _finished(task: asyncio.Task[None]) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def bounded(step: str, work: Awaitable[object]) -> None:
@@ -105,12 +156,21 @@ def build(
     settings: Settings, broadcaster: Broadcaster, clock: Clock = system_clock, node_id: str | None = None
 ) -> Runtime:
     settings.validate()
+    # Durations are measured on a clock that never jumps (infra/steady_clock.py). A
+    # SteadyClock given is used as is; the system clock is made one; any other clock
+    # (a test's fake clock) is taken as it is, so a test that moves it moves time.
+    if clock is system_clock:
+        clock = SteadyClock()
+    steady = clock if isinstance(clock, SteadyClock) else None
     node_id = node_id or uuid.uuid4().hex[:12]
     metrics = Metrics()
     engine = create_engine(settings.database_url)
     db = create_session_factory(engine)
-    redis = connect_redis(settings.redis_url) if settings.redis_url else None
-    store = create_store(settings, node_id, clock, redis)
+    redis = subscriber = None
+    if settings.redis_url:
+        redis = connect_redis(settings.redis_url, command_timeout=COMMAND_TIMEOUT)
+        subscriber = connect_redis(settings.redis_url)  # waits for messages: no command timeout
+    store = create_store(settings, node_id, clock, redis, subscriber)
     cooldowns = create_cooldowns(settings, redis)
     connections = Connections()
     if redis is not None:
@@ -151,12 +211,13 @@ def build(
         attendance=attendance,
         operations=Operations(db, store, jobs, redis is not None),
         credits=credits,
+        overview=Overview(db, clock, broadcaster, settings, store),
     )
     jobs.add("widget_leases", settings.widget_sweep_every, widget.sweep.run)
     jobs.add("users_offline", settings.user_sweep_every, users.sweep)
     jobs.add("session_timeout", settings.session_sweep_every, attendance.sweep)
     jobs.add("credit_monitor", settings.stream_check_every, credits.monitor)
-    return Runtime(services, broadcaster, node_id, engine, db, redis, store, cooldowns)
+    return Runtime(services, broadcaster, node_id, engine, db, redis, store, cooldowns, steady, subscriber)
 
 
 @contextlib.asynccontextmanager
@@ -170,6 +231,7 @@ async def open_services(settings: Settings, clock: Clock = system_clock) -> Asyn
     if settings.redis_url:
         broadcaster = ManagerBroadcaster(redis_manager(settings.redis_url, settings.redis_prefix, write_only=True))
     runtime = build(settings, broadcaster, clock)
+    await runtime.follow_redis_time(step=True)  # a command's times on the cluster's clock too
     try:
         yield runtime.services
     finally:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from db.engine import unavailable
+from infra.cluster import redis_unavailable
+
 
 class ServiceError(Exception):
     """A refusal; nothing was changed."""
@@ -54,3 +57,17 @@ class Conflict(ServiceError):
 
 class Gone(ServiceError):
     """It has ended and stays ended (410)."""
+
+
+DATABASE_UNAVAILABLE = "The database is unavailable for a moment; try again shortly"
+REDIS_UNAVAILABLE = "The server's shared state (Redis) is unavailable for a moment; try again shortly"
+
+
+def unavailable_message(error: BaseException) -> str | None:
+    """For an error that says a backend is away for now (down, restarting), the sentence
+    to answer with (REST: 503 and Retry-After; sockets: the refusal); else None."""
+    if unavailable(error):
+        return DATABASE_UNAVAILABLE
+    if redis_unavailable(error):
+        return REDIS_UNAVAILABLE
+    return None

@@ -16,6 +16,7 @@ from services.activity import ActivityTracker
 from services.attendance import Attendance
 from services.credits import Credits
 from services.operations import Operations
+from services.overview import Overview
 from services.user_status import UserStatus
 from services.widget import AgentRooms, Conversations, WidgetPresence
 
@@ -40,3 +41,5 @@ class Services:
     operations: Operations
     credits: Credits
     """Livestream credit metering (§7)."""
+    overview: Overview
+    """The admin console's figures (§9)."""

@@ -203,3 +203,75 @@ async def test_many_snapshots_and_room_sizes_at_once(store: PresenceStore) -> No
     assert set(states) == {"c1"} and states["c1"].devices == 1
     assert await store.room_sizes(["c1", "c2"]) == {"c1": 0, "c2": 1}
     assert await store.snapshots([]) == {}
+
+
+async def test_online_counts_customers_and_names_the_latest_arrivals(store: PresenceStore) -> None:
+    """`online(limit)`: the count of customers online now (a live socket or a departure
+    still in its grace), and the latest arrivals first, without scanning anything."""
+    empty = await store.online(5)
+    assert (empty.count, empty.recent) == (0, [])
+    await store.bind("c1", "s1", "a", "node-a", 100.0)
+    await store.bind("c2", "s2", "b", "node-a", 101.0)
+    await store.bind("c2", "s2", "b2", "node-a", 102.0)  # a second tab: still one customer
+    await store.bind("c3", "s3", "c", "node-a", 103.0)
+    await store.heartbeat("c1", "a", 104.0)  # a heartbeat keeps the arrival time
+    now = await store.online(2)
+    assert now.count == 3
+    assert now.recent == [("c3", 103.0), ("c2", 101.0)]
+    assert (await store.online(0)).recent == []
+    assert (await store.online(0)).count == 3
+
+    await store.drop("c2", "b", 105.0, "closed", 3)
+    await store.drop("c2", "b2", 105.0, "closed", 3)  # the grace: still online for agents
+    assert (await store.online(10)).count == 3
+    await store.settle("c2", 108.0)
+    after = await store.online(10)
+    assert after.count == 2 and [c for c, _ in after.recent] == ["c3", "c1"]
+
+    await store.expire("c1", "a", 500.0, 60)  # a timeout needs no grace
+    await store.drop("c3", "c", 501.0, "closed", 0)
+    assert (await store.online(10)).count == 0
+
+    await store.bind("c1", "s1", "a3", "node-a", 600.0)  # back: counted again, arrived now
+    assert (await store.online(10)).recent == [("c1", 600.0)]
+
+
+async def test_every_listener_hears_every_change_in_order(store: PresenceStore) -> None:
+    import asyncio
+
+    from realtime.store.base import Change
+
+    first: list[Change] = []
+    second: list[Change] = []
+    store.listen(first.append)
+    store.listen(second.append)
+    await store.bind("c1", "s1", "a", "node-a", 100.0)
+    await store.drop("c1", "a", 101.0, "closed", 0)
+    for _ in range(100):  # Redis delivers through its subscription
+        if len(second) >= 2:
+            break
+        await asyncio.sleep(0.02)
+    assert [[n.kind for n in c.notices] for c in first] == [["online"], ["offline"]]
+    assert first == second
+
+
+async def test_a_customer_online_before_the_index_existed_is_counted_at_its_next_heartbeat(
+    redis_settings: dict[str, str],
+) -> None:
+    """A rolling upgrade on Redis: nodes of before wrote no `online` index; the next
+    write of the customer's state (a heartbeat, within one interval) counts them again.
+    (The in-process store starts empty with its process, so it has no such past.)"""
+    from realtime.store.redis import RedisPresenceStore
+
+    redis = connect_redis(redis_settings["redis_url"])
+    store = create_store(Settings(redis_prefix=redis_settings["redis_prefix"]), "node-a", system_clock, redis)
+    assert isinstance(store, RedisPresenceStore)
+    try:
+        await store.bind("c1", "s1", "a", "node-a", 100.0)
+        await store._r.delete(store._online)
+        assert (await store.online(5)).count == 0
+        await store.heartbeat("c1", "a", 130.0)
+        assert (await store.online(5)).recent == [("c1", 100.0)]
+    finally:
+        await store.close()
+        await redis.aclose()

@@ -4,6 +4,7 @@
 //   src/presence-user.js   -> dist/presence-user.js   (global PresenceUser)
 //   src/livestream.js      -> dist/livestream.js      (global PresenceStream)
 //   src/tracking.js        -> dist/tracking.js        (global PresenceTracking: the attendance page)
+//   src/console.js         -> dist/console.js         (global PresenceConsole: the admin console's pages)
 // Each bundle that opens a socket carries its own copy of socket.io-client, so
 // a page needs nothing but the one script from our server (no CDN, nothing
 // fetched later).
@@ -26,6 +27,7 @@ const bundles = [
   { entry: 'src/presence-user.js', out: 'dist/presence-user.js', globalName: 'PresenceUser' },
   { entry: 'src/livestream.js', out: 'dist/livestream.js', globalName: 'PresenceStream' },
   { entry: 'src/tracking.js', out: 'dist/tracking.js', globalName: 'PresenceTracking', socket: false },
+  { entry: 'src/console.js', out: 'dist/console.js', globalName: 'PresenceConsole' },
 ];
 
 for (const b of bundles) {

@@ -22,7 +22,7 @@ from domain.rate_limit import RateLimiter
 from domain.rooms import ADMINS_ROOM, user_room
 from infra.metrics import Metrics
 from realtime.store.connections import Connections, SocketInfo
-from services.errors import ServiceError
+from services.errors import ServiceError, unavailable_message
 
 log = logging.getLogger("presence.realtime")
 
@@ -146,9 +146,13 @@ class SocketGateway:
             ack = await route.handler(sid, info, data)
         except ServiceError as e:
             ack = refused(e.message)
-        except Exception:
-            log.exception("event %s from %s failed", event, sid)
-            ack = refused("Internal server error")
+        except Exception as e:
+            if (message := unavailable_message(e)) is not None:
+                log.warning("event %s from %s: %s", event, sid, message)
+                ack = refused(message)
+            else:
+                log.exception("event %s from %s failed", event, sid)
+                ack = refused("Internal server error")
         return self._count(event, ack)
 
     def _count(self, event: str, ack: Ack) -> Ack:

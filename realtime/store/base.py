@@ -78,6 +78,17 @@ class Registration:
         return self.version == other.version and (self.last_seen or 0.0) > (other.last_seen or 0.0)
 
 
+def node_lost_after(sweep_every: float) -> float:
+    """A node whose keepalive (every sweep period) is this stale is dead (SIGKILL, lost
+    host): its sockets are dropped with reason node_lost, usually well before their
+    leases expire. Generous, so a busy node is not taken for dead (and if it is, it
+    claims its sockets back). Also how long a node waits, once its store is reachable
+    again after an outage, before judging other nodes or restating to its agents what
+    it may have missed: by then every live node has refreshed its keepalive and
+    claimed its sockets back."""
+    return max(10 * sweep_every, 3.0)
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """What the agents of one conversation must be told about one transition."""
@@ -90,6 +101,16 @@ class Change:
 
 ChangeListener = Callable[[Change], None]
 """Called once per change, in the cluster-wide order of transitions; must not block."""
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineNow:
+    """How many customers are online now (SPEC §3's `isOnline`: a live socket, or
+    the grace of a pending departure), and a few of them, latest arrival first."""
+
+    count: int
+    recent: list[tuple[str, float]]
+    """`(conversation_id, online_since)`, most recently come online first."""
 
 
 def change_of(p: CustomerPresence, notices: list[Notice]) -> Change:
@@ -156,6 +177,10 @@ class PresenceStore(Protocol):
     async def room_sizes(self, conversation_ids: list[str]) -> dict[str, int]:
         """`room_size` of many conversations at once."""
 
+    async def online(self, limit: int) -> OnlineNow:
+        """Customers online now, counted in O(1) (an index kept by the transitions,
+        not a scan), with up to `limit` of them in O(limit)."""
+
     async def join_room(self, conversation_id: str, sid: str, node: str) -> None:
         """An agent socket joined the conversation's room."""
 
@@ -172,11 +197,18 @@ class PresenceStore(Protocol):
         """Drops every socket and room membership of a lost node; what agents must be told."""
 
     def listen(self, listener: ChangeListener) -> None:
-        """Sets this node's listener of changes (before `start`)."""
+        """Adds a listener of changes on this node (before `start`); each listener
+        gets every change, in order."""
 
-    async def start(self, on_forgotten: Callable[[], Awaitable[None]] | None = None) -> None:
+    async def start(
+        self,
+        on_forgotten: Callable[[], Awaitable[None]] | None = None,
+        on_gap: Callable[[], None] | None = None,
+    ) -> None:
         """Starts whatever the store keeps running (a node keepalive); `on_forgotten`
-        is called if the cluster took this node for dead, to claim its sockets back."""
+        is called if the cluster took this node for dead, to claim its sockets back;
+        `on_gap` when changes may have been missed (the store was unreachable for a
+        while) and the cluster has settled again, so agents can be told the state."""
 
     async def ping(self) -> bool:
         """True when the store's backend answers."""

@@ -20,6 +20,7 @@ def dumps(p: CustomerPresence) -> bytes:
             "ls": p.last_seen,
             "os": p.online_since,
             "p": None if p.pending is None else [p.pending.reason, p.pending.left_at, p.pending.deadline],
+            "lr": p.last_reason,
         }
     )
 
@@ -35,6 +36,7 @@ def loads(raw: bytes | str) -> CustomerPresence:
         last_seen=d["ls"],
         online_since=d["os"],
         pending=None if pending is None else PendingDeparture(pending[0], pending[1], pending[2]),
+        last_reason=d.get("lr"),  # absent in values written before it existed
     )
 
 

@@ -3,12 +3,15 @@
 Every method runs without awaiting in the middle, so under asyncio each one is
 atomic. Expired leases are found through a heap ordered by last heartbeat with
 lazy deletion: the sweep's cost grows with the leases that expire (and the
-heartbeats that superseded them), not with every live socket.
+heartbeats that superseded them), not with every live socket. Customers online
+are kept in a dict ordered by arrival, changed inside the transitions: counting
+them is `len()`, the latest arrivals are the dict's tail.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -19,6 +22,7 @@ from realtime.store.base import (
     FORGET_IDLE_AFTER,
     REGISTRATION_TTL,
     ChangeListener,
+    OnlineNow,
     Outcome,
     Registration,
     change_of,
@@ -32,18 +36,21 @@ class MemoryPresenceStore:
         self._departures: dict[str, float] = {}  # conversation -> grace deadline
         self._rooms: dict[str, set[str]] = {}
         self._idle: dict[str, float] = {}  # conversation -> offline since, oldest first
-        self._listener: ChangeListener | None = None
+        self._online: dict[str, float] = {}  # conversation -> online since, in order of arrival
+        self._listeners: list[ChangeListener] = []
         # conversation -> (expires at, registration), oldest write first
         self._registrations: OrderedDict[str, tuple[float, Registration]] = OrderedDict()
         self._registration_ttl = REGISTRATION_TTL
 
     def listen(self, listener: ChangeListener) -> None:
-        self._listener = listener
+        self._listeners.append(listener)
 
     def _tell(self, p: CustomerPresence, notices: list[Notice]) -> None:
-        """Inside the transition (no await between): changes reach the listener in the order applied."""
-        if notices and self._listener is not None:
-            self._listener(change_of(p, notices))
+        """Inside the transition (no await between): changes reach the listeners in the order applied."""
+        if notices and self._listeners:
+            change = change_of(p, notices)
+            for listener in self._listeners:
+                listener(change)
 
     def _apply(
         self, conversation_id: str, change: Callable[[CustomerPresence], list[Notice] | None], now: float
@@ -65,6 +72,11 @@ class MemoryPresenceStore:
         else:
             self._departures.pop(c, None)
         self._idle.pop(c, None)
+        if p.is_online:
+            if c not in self._online:
+                self._online[c] = p.online_since if p.online_since is not None else now
+        else:
+            self._online.pop(c, None)
         if not p.sockets and p.pending is None:
             self._idle[c] = now  # re-inserted at the end: the dict stays ordered by time
         self._forget_idle(now)
@@ -173,6 +185,10 @@ class MemoryPresenceStore:
     async def room_sizes(self, conversation_ids: list[str]) -> dict[str, int]:
         return {c: len(self._rooms.get(c, ())) for c in conversation_ids}
 
+    async def online(self, limit: int) -> OnlineNow:
+        recent = list(itertools.islice(reversed(self._online.items()), max(0, limit)))
+        return OnlineNow(len(self._online), recent)
+
     async def join_room(self, conversation_id: str, sid: str, node: str) -> None:
         self._rooms.setdefault(conversation_id, set()).add(sid)
 
@@ -192,8 +208,12 @@ class MemoryPresenceStore:
     async def forget_node(self, node: str, now: float) -> list[Outcome]:
         return []
 
-    async def start(self, on_forgotten: Callable[[], Awaitable[None]] | None = None) -> None:
-        return None
+    async def start(
+        self,
+        on_forgotten: Callable[[], Awaitable[None]] | None = None,
+        on_gap: Callable[[], None] | None = None,
+    ) -> None:
+        return None  # in this process: never unreachable, never misses a change
 
     async def ping(self) -> bool:
         return True
@@ -204,4 +224,5 @@ class MemoryPresenceStore:
         self._departures.clear()
         self._rooms.clear()
         self._idle.clear()
+        self._online.clear()
         self._registrations.clear()

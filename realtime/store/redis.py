@@ -13,6 +13,9 @@ Keys (prefix `P`, default `presence:`):
   P c:{conversation}        the conversation's presence (JSON)
   P leases                  zset "{conversation}\\n{sid}" -> last heartbeat
   P departures              zset conversation -> grace deadline
+  P online                  zset conversation -> online since: the customers online
+                            now (ZCARD), added to (NX) by every write of an online
+                            state and removed from by the write that takes it offline
   P room:{conversation}     hash agent sid -> node
   P nodes                   zset node -> last keepalive
   P node:{node}:socks       set "{conversation}\\n{sid}" (widget sockets)
@@ -29,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
@@ -38,14 +42,17 @@ from redis.exceptions import WatchError
 from domain import widget_presence as rules
 from domain.clock import Clock
 from domain.widget_presence import CustomerPresence, DepartureReason, Notice
+from infra.tasks import cancelling
 from realtime.store import codec
 from realtime.store.base import (
     FORGET_IDLE_AFTER,
     REGISTRATION_TTL,
     ChangeListener,
+    OnlineNow,
     Outcome,
     Registration,
     change_of,
+    node_lost_after,
 )
 
 log = logging.getLogger("presence.store.redis")
@@ -70,8 +77,17 @@ def _split(member: object) -> tuple[str, str]:
 
 
 class RedisPresenceStore:
-    def __init__(self, redis: Redis, prefix: str, node_id: str, clock: Clock, keepalive_every: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        node_id: str,
+        clock: Clock,
+        keepalive_every: float,
+        subscriber: Redis | None = None,
+    ) -> None:
         self._r = redis
+        self._sub = subscriber if subscriber is not None else redis
         self._p = prefix
         self._node = node_id
         self._clock = clock
@@ -79,10 +95,18 @@ class RedisPresenceStore:
         self._keepalive: asyncio.Task[None] | None = None
         self._subscriber: asyncio.Task[None] | None = None
         self._on_forgotten: Reclaim | None = None
-        self._listener: ChangeListener | None = None
+        self._on_gap: Callable[[], None] | None = None
+        self._listeners: list[ChangeListener] = []
+        # Since when (this node's clock) Redis has answered without interruption;
+        # None while it does not. Until it has for a while, this node neither takes
+        # others for dead (their keepalives could not be written either) nor trusts
+        # that it heard every change.
+        self._reachable_since: float | None = float("-inf")  # trusted from the start, until an outage
+        self._settle_after = node_lost_after(keepalive_every)
+        self._gap: asyncio.Task[None] | None = None
 
     def listen(self, listener: ChangeListener) -> None:
-        self._listener = listener
+        self._listeners.append(listener)
 
     # ---------------------------------------------------------------- keys
     def _k(self, conversation_id: str) -> str:
@@ -107,6 +131,10 @@ class RedisPresenceStore:
     @property
     def _departures(self) -> str:
         return f"{self._p}departures"
+
+    @property
+    def _online(self) -> str:
+        return f"{self._p}online"
 
     @property
     def _nodes(self) -> str:
@@ -188,6 +216,14 @@ class RedisPresenceStore:
             pipe.zadd(self._departures, {c: p.pending.deadline})  # type: ignore[attr-defined]
         else:
             pipe.zrem(self._departures, c)  # type: ignore[attr-defined]
+        if p.is_online:
+            # NX: the arrival time stays; repeated on every write (a heartbeat's too, in
+            # the same round trip), so a customer online before this index existed, or
+            # written by an older node, is counted again within one heartbeat.
+            since = p.online_since if p.online_since is not None else p.last_heartbeat or 0.0
+            pipe.zadd(self._online, {c: since}, nx=True)  # type: ignore[attr-defined]
+        else:
+            pipe.zrem(self._online, c)  # type: ignore[attr-defined]
 
     async def _change(
         self, conversation_id: str, change: Callable[[CustomerPresence], list[Notice] | None]
@@ -281,6 +317,15 @@ class RedisPresenceStore:
             sizes = await pipe.execute()
         return {c: int(n) for c, n in zip(conversation_ids, sizes, strict=True)}
 
+    async def online(self, limit: int) -> OnlineNow:
+        if limit <= 0:
+            return OnlineNow(int(await self._r.zcard(self._online)), [])
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.zcard(self._online)
+            pipe.zrevrange(self._online, 0, limit - 1, withscores=True)
+            count, members = await pipe.execute()
+        return OnlineNow(int(count), [(_text(m), float(score)) for m, score in members])
+
     # ---------------------------------------------------------------- agents' rooms
     async def join_room(self, conversation_id: str, sid: str, node: str) -> None:
         async with self._r.pipeline(transaction=True) as pipe:
@@ -301,7 +346,18 @@ class RedisPresenceStore:
 
     # ---------------------------------------------------------------- nodes
     async def lost_nodes(self, now: float, lost_after: float) -> list[str]:
+        since = self._reachable_since
+        if since is None or now - since < lost_after:
+            # Redis was away (for this node at least): no keepalive could be written
+            # meanwhile, so a stale one proves nothing until every node has had
+            # `lost_after` to write again.
+            return []
+        asked = time.monotonic()
         members = await self._r.zrangebyscore(self._nodes, "-inf", now - lost_after)
+        if time.monotonic() - asked > lost_after / 2 or self._reachable_since != since:
+            # Redis stalled while we asked (frozen, not down: nothing failed): the other
+            # nodes' keepalives were stuck in that stall too, so their staleness is ours.
+            return []
         return [node for node in map(_text, members) if node != self._node]
 
     async def forget_node(self, node: str, now: float) -> list[Outcome]:
@@ -322,13 +378,17 @@ class RedisPresenceStore:
         log.warning("node %s lost: %d customer changes told", node, len(outcomes))
         return outcomes
 
-    async def start(self, on_forgotten: Reclaim | None = None) -> None:
+    async def start(self, on_forgotten: Reclaim | None = None, on_gap: Callable[[], None] | None = None) -> None:
         """Registers this node and keeps it registered while it runs.
 
         If another node took this one for dead (a long stall, a Redis blip) and
-        forgot its sockets, `on_forgotten` is called to claim them back."""
+        forgot its sockets, or Redis lost them (restarted empty), `on_forgotten` is
+        called to claim them back. After Redis was unreachable, changes published
+        meanwhile were not received: `on_gap` is called once the cluster has
+        settled (every live node has claimed its sockets back)."""
         self._on_forgotten = on_forgotten
-        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+        self._on_gap = on_gap
+        pubsub = self._sub.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(self._changes)  # before any transition of ours can publish
         self._subscriber = asyncio.create_task(self._receive(pubsub), name=f"changes:{self._node}")
         await self._r.zadd(self._nodes, {self._node: self._clock()})
@@ -343,21 +403,33 @@ class RedisPresenceStore:
                 try:
                     async for message in pubsub.listen():
                         pause = 0.05
-                        if message.get("type") != "message" or self._listener is None:
+                        if message.get("type") != "message" or not self._listeners:
                             continue
                         try:
-                            self._listener(codec.loads_change(message["data"]))
+                            change = codec.loads_change(message["data"])
                         except Exception:
-                            log.exception("could not deliver a presence change")
+                            log.exception("could not read a presence change")
+                            continue
+                        for listener in self._listeners:
+                            try:
+                                listener(change)
+                            except Exception:
+                                log.exception("could not deliver a presence change")
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.warning("presence changes subscription lost; resubscribing in %.2f s", pause, exc_info=True)
+                except Exception as e:
+                    if cancelling():
+                        raise asyncio.CancelledError from None
+                    if pause == 0.05:
+                        log.warning("presence changes subscription lost (%s); resubscribing", e)
+                    self._missed()  # what is published until we are subscribed again goes unheard
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, 2.0)
+                if cancelling():
+                    raise asyncio.CancelledError
+                pause = min(pause * 2, 0.5)
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
-                pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+                pubsub = self._sub.pubsub(ignore_subscribe_messages=True)
                 with contextlib.suppress(Exception):
                     await pubsub.subscribe(self._changes)
         finally:
@@ -367,20 +439,63 @@ class RedisPresenceStore:
     async def _keep_alive(self) -> None:
         while True:
             await asyncio.sleep(self._keepalive_every)
+            if cancelling():
+                raise asyncio.CancelledError
+            sent = time.monotonic()
             try:
-                # XX: only refresh an existing entry, so a missing one tells us we were forgotten.
+                # XX: only refresh an existing entry, so a missing one tells us we were
+                # forgotten (taken for dead, or Redis restarted empty).
                 if not await self._r.zadd(self._nodes, {self._node: self._clock()}, xx=True, ch=True):
                     log.warning("node %s was taken for dead: claiming its sockets back", self._node)
                     if self._on_forgotten is not None:
                         await self._on_forgotten()
                     await self._r.zadd(self._nodes, {self._node: self._clock()})
-            except Exception:  # Redis away for a moment: try again next period
-                log.warning("node keepalive failed", exc_info=True)
+                if self._reachable_since is None:
+                    log.warning("Redis answers again: node %s resumes", self._node)
+                    self._reachable_since = self._clock()
+                    self._missed()
+                elif time.monotonic() - sent > self._settle_after / 2:
+                    # Answered, but after a stall as long as that: every node's keepalive
+                    # was held up as ours was. Trust no staleness until all have written again.
+                    log.warning(
+                        "Redis stalled %.1f s: node %s waits before judging others", time.monotonic() - sent, self._node
+                    )
+                    self._reachable_since = self._clock()
+                    self._missed()
+            except Exception as e:  # Redis away for a moment: try again next period
+                if cancelling():
+                    raise asyncio.CancelledError from None
+                if self._reachable_since is not None:
+                    log.warning("node keepalive failed; retrying every %.2f s", self._keepalive_every, exc_info=True)
+                else:
+                    log.debug("node keepalive failed again: %s", e)
+                self._reachable_since = None
+
+    def _missed(self) -> None:
+        """Changes may have gone unheard: once Redis has answered for a while (every
+        live node has claimed its sockets back), `on_gap` (agents told the state)."""
+        if self._on_gap is None or (self._gap is not None and not self._gap.done()):
+            return
+
+        async def settle_then_tell() -> None:
+            while True:
+                await asyncio.sleep(self._settle_after)
+                since = self._reachable_since
+                if since is not None and self._clock() - since >= self._settle_after * 0.99:
+                    break
+            if self._on_gap is not None:
+                self._on_gap()
+
+        self._gap = asyncio.create_task(settle_then_tell(), name=f"gap:{self._node}")
 
     async def ping(self) -> bool:
         return bool(await self._r.ping())
 
     async def close(self) -> None:
+        if self._gap is not None:
+            self._gap.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._gap
         if self._subscriber is not None:
             self._subscriber.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -17,15 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from db.engine import SessionFactory
 from db.queries import conversations
-from domain.clock import iso, to_datetime
+from domain.clock import Clock, iso, to_datetime
 from domain.rooms import conversation_room
 from domain.widget_presence import Notice
 from infra.broadcast import Broadcaster
-from realtime.store.base import Change, Outcome
+from realtime.store.base import Change, Outcome, PresenceStore, change_of
 from services.widget.departures import DepartureWriter
 
 log = logging.getLogger("presence.widget")
@@ -50,17 +52,44 @@ def notice_payload(change: Change, n: Notice) -> dict[str, Any]:
     return payload
 
 
+RESTATE = object()
+"""In the outbox: tell agents the state where it differs from what they heard."""
+
+TOLD_MAX = 100_000
+"""Conversations whose last online/offline told to this node's agents is remembered."""
+
+
 class CustomerFeed:
-    def __init__(self, broadcaster: Broadcaster, db: SessionFactory, departures: DepartureWriter | None = None) -> None:
+    def __init__(
+        self,
+        broadcaster: Broadcaster,
+        db: SessionFactory,
+        store: PresenceStore,
+        clock: Clock,
+        watched: Callable[[], set[str]],
+        departures: DepartureWriter | None = None,
+    ) -> None:
         self._broadcaster = broadcaster
         self._db = db
-        self._departures = departures
-        self._outbox: asyncio.Queue[Change] = asyncio.Queue()
+        self._store = store
+        self._clock = clock
+        self._watched = watched
+        self._departures = departures  # perf: lastSeen writes group-committed (None: one transaction each)
+        self._outbox: asyncio.Queue[Change | object] = asyncio.Queue()
         self._sender: asyncio.Task[None] | None = None
+        # conversation -> "online" | "offline": the last of those this node's agents heard.
+        self._told: OrderedDict[str, str] = OrderedDict()
 
     def deliver(self, change: Change) -> None:
         """The store's listener: queues a change for this node's agents (never blocks)."""
         self._outbox.put_nowait(change)
+
+    def restate(self) -> None:
+        """After a gap in the store's changes (Redis was away), queues a look at every
+        conversation this node's agents are in: where the state differs from the last
+        online/offline they heard, they are told it (an event they missed). In the
+        outbox, so it is in order with the changes heard from now on."""
+        self._outbox.put_nowait(RESTATE)
 
     async def start(self) -> None:
         self._sender = asyncio.create_task(self._send(), name="customer-feed")
@@ -70,14 +99,59 @@ class CustomerFeed:
             # Drains every queued change before the loop runs anything else: yielding within
             # a backlog would let every socket's next event in first and the backlog would
             # only grow (a send never waits for its peer, so draining never stalls).
-            change = await self._outbox.get()
-            room = conversation_room(change.conversation_id)
-            for n in change.notices:
-                try:
-                    await self._broadcaster.emit_local(f"customer:{n.kind}", notice_payload(change, n), room)
-                except Exception:
-                    log.exception("could not tell agents customer:%s of %s", n.kind, change.conversation_id)
+            item = await self._outbox.get()
+            try:
+                if isinstance(item, Change):
+                    await self._tell(item)
+                elif item is RESTATE:
+                    await self._restate()
+            except Exception:
+                log.exception("could not tell agents what changed")
             self._outbox.task_done()
+
+    async def _tell(self, change: Change) -> None:
+        room = conversation_room(change.conversation_id)
+        for n in change.notices:
+            if n.kind in ("online", "offline"):
+                self._told[change.conversation_id] = n.kind
+                self._told.move_to_end(change.conversation_id)
+                if len(self._told) > TOLD_MAX:
+                    self._told.popitem(last=False)
+            try:
+                await self._broadcaster.emit_local(f"customer:{n.kind}", notice_payload(change, n), room)
+            except Exception:
+                log.exception("could not tell agents customer:%s of %s", n.kind, change.conversation_id)
+
+    async def _restate(self) -> None:
+        watched = sorted(self._watched())
+        if not watched:
+            return
+        now = self._clock()
+        found = await self._store.snapshots(watched)
+        told = 0
+        for conversation_id in watched:
+            p = found.get(conversation_id)
+            state = "online" if p is not None and p.is_online else "offline"
+            if self._told.get(conversation_id) == state:
+                continue
+            if p is None:
+                if self._told.get(conversation_id) != "online":
+                    continue  # never heard online here: nothing they believe is wrong
+                async with self._db() as tx:
+                    conv = await conversations.get(tx, conversation_id)
+                if conv is None:
+                    continue
+                change = Change(
+                    conversation_id, conv.session_id, (Notice("offline", now, 0, reason="node_lost"),), None
+                )
+            elif state == "online":
+                change = change_of(p, [Notice("online", now, p.devices)])
+            else:
+                change = change_of(p, [Notice("offline", now, 0, reason=p.last_reason or "node_lost")])
+            await self._tell(change)
+            told += 1
+        if told:
+            log.warning("told agents the state of %d conversation(s) after a gap in presence changes", told)
 
     async def drained(self) -> None:
         """Waits until every change queued so far has been sent."""

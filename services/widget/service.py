@@ -12,6 +12,7 @@ both (agents on every node, from the store, plus the customer's devices).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from db.engine import SessionFactory
@@ -21,10 +22,10 @@ from domain.clock import Clock
 from infra.broadcast import Broadcaster
 from infra.metrics import Metrics
 from infra.settings import Settings
-from infra.tasks import TaskSet
+from infra.tasks import TaskSet, cancelling
 from realtime.store.base import Outcome, PresenceStore, Registration
 from realtime.store.connections import Binding, Connections, SocketInfo
-from services.errors import Refused
+from services.errors import Refused, unavailable_message
 from services.widget.departures import DepartureWriter
 from services.widget.feed import CustomerFeed
 from services.widget.registrations import Registry
@@ -63,9 +64,12 @@ class WidgetPresence:
         self._metrics = metrics
         self._node = node_id
         self._timers = TaskSet()
+        # Departures the store could not take (Redis away): told once it is back.
+        self._undone: dict[str, tuple[Binding, float, str]] = {}
+        self._retrying: asyncio.Task[None] | None = None
         self.registry = Registry(db, store) if registry else None
         self.departures = DepartureWriter(db) if batched_departures else None
-        self.feed = CustomerFeed(broadcaster, db, self.departures)
+        self.feed = CustomerFeed(broadcaster, db, store, clock, self._watched, self.departures)
         store.listen(self.feed.deliver)
         self.sweep = LeaseSweep(store, self.feed, connections, broadcaster, settings, clock, metrics)
 
@@ -226,15 +230,66 @@ class WidgetPresence:
         binding, info.binding = info.binding, None
         if binding is None:
             return
+        now = self._clock()
+        try:
+            await self._depart(sid, binding, now, reason)
+        except Exception as e:
+            if unavailable_message(e) is None:
+                raise
+            # The store is away (Redis restarting): the departure is not lost, it is
+            # told as soon as the store answers again, with its own time and reason.
+            log.warning("departure of %s from %s kept until the store answers", sid, binding.conversation_id)
+            self._undone[sid] = (binding, now, reason)
+            if self._retrying is None or self._retrying.done():
+                self._retrying = self._timers.spawn(self._retry_departures(), name="departures")
+
+    async def _depart(self, sid: str, binding: Binding, at: float, reason: str) -> None:
         grace = self._settings.widget_offline_grace
-        outcome = await self.store.drop(binding.conversation_id, sid, self._clock(), reason, grace)  # type: ignore[arg-type]
+        outcome = await self.store.drop(binding.conversation_id, sid, at, reason, grace)  # type: ignore[arg-type]
         if outcome is None:
             return
         await self.feed.record(outcome)
         if outcome.presence.pending is not None:
             conversation_id = binding.conversation_id
             # Settle on time here; the sweep settles it too if this node dies first.
-            self._timers.later(grace + 0.01, lambda: self._settle(conversation_id), name=f"grace:{conversation_id}")
+            wait = max(0.0, outcome.presence.pending.deadline - self._clock())
+            self._timers.later(wait + 0.01, lambda: self._settle(conversation_id), name=f"grace:{conversation_id}")
+
+    async def _retry_departures(self) -> None:
+        """Applies the departures the store could not take, once it answers again. If
+        the store lost its state meanwhile (Redis restarted empty) and no socket of the
+        customer was claimed back, agents still believe the customer online: the
+        departure is applied to a fresh record (agents hear it come and go)."""
+        pause = max(self._settings.widget_sweep_every, 0.1)
+        while self._undone:
+            await asyncio.sleep(pause)
+            if cancelling():
+                raise asyncio.CancelledError
+            for sid, (binding, at, reason) in list(self._undone.items()):
+                try:
+                    if await self.store.snapshot(binding.conversation_id) is None:
+                        await self.feed.record(
+                            await self.store.bind(binding.conversation_id, binding.session_id, sid, self._node, at)
+                        )
+                    await self._depart(sid, binding, at, reason)
+                except Exception as e:
+                    if cancelling():
+                        raise asyncio.CancelledError from None
+                    if unavailable_message(e) is None:
+                        log.exception("could not tell the departure of %s", sid)
+                        del self._undone[sid]
+                    break  # still away: all of them wait for the next round
+                del self._undone[sid]
+                log.info("departure of %s from %s told late", sid, binding.conversation_id)
+
+    def _watched(self) -> set[str]:
+        """Conversations this node's agents are in."""
+        return {c for _, info in self._connections.items() for c in info.rooms}
+
+    def resync(self) -> None:
+        """Changes may have gone unheard while the store was away: this node's agents
+        are told the state of their conversations where it differs from what they heard."""
+        self.feed.restate()
 
     async def _settle(self, conversation_id: str) -> None:
         await self.feed.record(await self.store.settle(conversation_id, self._clock()))

@@ -13,7 +13,7 @@ from domain.clock import Clock
 from infra.broadcast import Broadcaster
 from infra.metrics import Metrics
 from infra.settings import Settings
-from realtime.store.base import PresenceStore
+from realtime.store.base import PresenceStore, node_lost_after
 from realtime.store.connections import Connections
 from services.widget.feed import CustomerFeed
 
@@ -38,11 +38,7 @@ class LeaseSweep:
         self._settings = settings
         self._clock = clock
         self._metrics = metrics
-        # A node whose keepalive (every sweep period) is this stale is dead (SIGKILL,
-        # lost host): its sockets are dropped with reason node_lost, usually well
-        # before their leases expire. Generous, so a busy node is not taken for dead
-        # (and if it is, it claims its sockets back: `WidgetPresence.reclaim`).
-        self._node_lost_after = max(10 * settings.widget_sweep_every, 3.0)
+        self._node_lost_after = node_lost_after(settings.widget_sweep_every)
 
     async def run(self) -> dict[str, int]:
         """Expires leases not refreshed for PRESENCE_WIDGET_OFFLINE_AFTER (their sockets

@@ -1,0 +1,33 @@
+"""The admin console's overview over REST (§9): what is live now, in one cheap answer."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.keys import SERVICES
+from api.routing import ADMIN, RouteTable
+from api.validation import query_int
+from services.overview import RECENT_DEFAULT, RECENT_MAX
+
+routes = RouteTable("overview")
+
+
+@routes.get(
+    "/api/admin/overview",
+    "What is live now: customers and users online, live attendance sessions and live streams, "
+    f"each with a count and its latest (?limit= default {RECENT_DEFAULT}, at most {RECENT_MAX}). "
+    "Counts are read on indexes (customers: O(1) in the presence store); the database part "
+    "is at most one second old.",
+    access=ADMIN,
+    responses={
+        200: '{"as_of", "customers": {"online", "recent": [{"conversationId", "customerName", "companyId", '
+        '"onlineSince"}]}, "users": {"online", "recent": [{"user_id", "name", "last_seen"}]}, '
+        '"sessions": {"live", "recent": [{"id", "meetingId", "meetingTitle", "teacherName", "studentId", '
+        '"studentName", "clickedAt", "lastActivityAt"}]}, "streams": {"live", "recent": [{"id", "title", '
+        '"user_id", "owner_name", "started_at", "credits_consumed", "remaining_credits"}]}}'
+    },
+)
+async def overview(request: web.Request) -> web.Response:
+    limit = query_int(request, "limit", RECENT_DEFAULT, 0, RECENT_MAX)
+    snapshot = await request.app[SERVICES].overview.snapshot(limit)
+    return web.json_response(snapshot.as_json())
