@@ -13,6 +13,7 @@
  * heartbeat answered 400 "not currently live", or check_credits saying so).
  */
 import { Backoff } from './backoff.js';
+import { createReconnector, openSocket, seconds } from './connection.js';
 import { Emitter } from './emitter.js';
 import { HeartbeatLoop, realTimers } from './loop.js';
 import { classify, errorMessage, requestJson } from './http.js';
@@ -71,9 +72,7 @@ export function createStream(options, deps) {
   let stopped = false;
   let stopReason = null;
   let connectedOnce = false;
-  let reconnectTimer = null;
   let loadTimer = null;
-  const reconnectBackoff = new Backoff({ min: 1000, max: 30000 });
   const loadBackoff = new Backoff({ min: 1000, max: 30000 });
 
   const call = (method, path, body) =>
@@ -262,34 +261,24 @@ export function createStream(options, deps) {
 
   // ------------------------------------------------------------ socket
 
-  const socket = io(base, {
-    path: options.path || '/socket.io',
-    transports: options.transports || ['websocket', 'polling'],
-    tryAllTransports: true,
-    forceNew: true,
-    auth: { token },
-    reconnectionDelay: 1000,
-    reconnectionDelayMax: 30000,
+  const socket = openSocket(io, base, token, options);
+  // The network coming back reconnects at once (and a heartbeat goes now).
+  const reconnector = createReconnector({
+    socket,
+    timers,
+    win,
+    events,
+    wanted: () => !stopped && view.state !== 'ended',
+    onNetworkBack: () => loop.poke(),
   });
 
   function closeSocket() {
-    timers.clearTimeout(reconnectTimer);
-    if (win) win.removeEventListener('online', onNetworkOnline);
+    reconnector.close();
     socket.disconnect();
   }
 
-  function scheduleReconnect() {
-    timers.clearTimeout(reconnectTimer);
-    const delay = reconnectBackoff.next();
-    events.emit('reconnecting', delay);
-    reconnectTimer = timers.setTimeout(() => {
-      if (!stopped && view.state !== 'ended' && !socket.connected) socket.connect();
-    }, delay);
-  }
-
   socket.on('connect', () => {
-    timers.clearTimeout(reconnectTimer);
-    reconnectBackoff.reset();
+    reconnector.connected();
     events.emit('connect');
     // Events sent while we were away are lost: a heartbeat now brings the
     // figures up to date (and tells us if the stream ended meanwhile).
@@ -300,7 +289,7 @@ export function createStream(options, deps) {
   socket.on('disconnect', (reason) => {
     events.emit('disconnect', reason);
     if (stopped || view.state === 'ended') return;
-    if (reason === 'io server disconnect') scheduleReconnect();
+    if (reason === 'io server disconnect') reconnector.schedule();
   });
 
   socket.on('connect_error', (err) => {
@@ -310,7 +299,7 @@ export function createStream(options, deps) {
     // Refused: a bad token shows in the REST answers too (401 stops
     // everything); anything else is retried, slowly.
     events.emit('error', { kind: 'refused', message, fatal: false });
-    scheduleReconnect();
+    reconnector.schedule();
   });
 
   socket.on('livestream:credits', (d) => {
@@ -331,17 +320,6 @@ export function createStream(options, deps) {
     if (!sameStream(d, livestreamId) || stopped) return;
     endLocally(d.reason || null, 'socket');
   });
-
-  function onNetworkOnline() {
-    if (stopped || view.state === 'ended') return;
-    loop.poke();
-    if (socket.connected) return;
-    timers.clearTimeout(reconnectTimer);
-    reconnectBackoff.reset();
-    socket.disconnect(); // not connected: emits nothing, cancels socket.io-client's pending retry
-    socket.connect();
-  }
-  if (win) win.addEventListener('online', onNetworkOnline);
 
   load();
 
@@ -452,9 +430,4 @@ export function createStream(options, deps) {
       return snapshot();
     },
   };
-}
-
-function seconds(value, fallback) {
-  const n = Number(value);
-  return value != null && Number.isFinite(n) && n > 0 ? n : fallback;
 }

@@ -14,7 +14,7 @@
  * A token the server turns down (401, or 403: a service token is never a
  * person) stops everything and says why; it is not retried.
  */
-import { Backoff } from './backoff.js';
+import { createReconnector, openSocket, seconds } from './connection.js';
 import { Emitter } from './emitter.js';
 import { HeartbeatLoop, realTimers } from './loop.js';
 import { classify, errorMessage, requestJson } from './http.js';
@@ -46,16 +46,18 @@ export function createUserPresence(options, deps) {
   let stopped = false;
   let stopReason = null;
   let fallbackTimer = null;
-  let reconnectTimer = null;
 
-  const socket = io(base, {
-    path: options.path || '/socket.io',
-    transports: options.transports || ['websocket', 'polling'],
-    tryAllTransports: true,
-    forceNew: true,
-    auth: { token },
-    reconnectionDelay: 1000,
-    reconnectionDelayMax: 30000,
+  const socket = openSocket(io, base, token, options);
+  // Like widget.js: jittered, doubling from 1 s up to 30 s; the network coming
+  // back reconnects at once.
+  const reconnector = createReconnector({
+    socket,
+    timers,
+    win,
+    events,
+    log,
+    wanted: () => !stopped,
+    onNetworkBack: () => restLoop.poke(),
   });
 
   // ------------------------------------------------------------ status
@@ -86,8 +88,7 @@ export function createUserPresence(options, deps) {
     socketLoop.stop();
     restLoop.stop();
     timers.clearTimeout(fallbackTimer);
-    timers.clearTimeout(reconnectTimer);
-    if (win) win.removeEventListener('online', onNetworkOnline);
+    reconnector.close();
     socket.disconnect();
     setStatus({ online: false, transport: null });
     events.emit('stopped', { reason, message: message || null });
@@ -182,25 +183,11 @@ export function createUserPresence(options, deps) {
 
   // ------------------------------------------------------------ socket lifecycle
 
-  // Like widget.js: jittered, doubling from 1 s up to 30 s.
-  const reconnectBackoff = new Backoff({ min: 1000, max: 30000 });
-
-  function scheduleReconnect() {
-    timers.clearTimeout(reconnectTimer);
-    const delay = reconnectBackoff.next();
-    log('reconnecting in', delay, 'ms');
-    events.emit('reconnecting', delay);
-    reconnectTimer = timers.setTimeout(() => {
-      if (!stopped && !socket.connected) socket.connect();
-    }, delay);
-  }
-
   socket.on('connect', () => {
     if (stopped) return;
     log('connected', socket.id);
     timers.clearTimeout(fallbackTimer);
-    timers.clearTimeout(reconnectTimer);
-    reconnectBackoff.reset();
+    reconnector.connected();
     restLoop.stop();
     events.emit('connect');
     socketLoop.start(); // a heartbeat at once gives the page its last_seen
@@ -216,7 +203,7 @@ export function createUserPresence(options, deps) {
       // socket.io-client does not come back by itself after a server-side
       // disconnect; we do, after a backoff (a token that went bad meanwhile
       // then shows up as a refused connect, below).
-      scheduleReconnect();
+      reconnector.schedule();
     }
     // A blip or a reload of the server usually reconnects within a second or
     // two; REST takes over only if it does not.
@@ -236,21 +223,8 @@ export function createUserPresence(options, deps) {
     // expired token, or a temporary refusal. A REST heartbeat tells which, with
     // a status code; a 401/403 stops everything there.
     fallBackToRest(message);
-    if (!stopped) scheduleReconnect();
+    if (!stopped) reconnector.schedule();
   });
-
-  /** The browser says the network is back: reconnect now, not when a long backoff runs out. */
-  function onNetworkOnline() {
-    if (stopped) return;
-    restLoop.poke();
-    if (socket.connected) return;
-    log('network back: reconnecting now');
-    timers.clearTimeout(reconnectTimer);
-    reconnectBackoff.reset();
-    socket.disconnect(); // not connected: emits nothing, cancels socket.io-client's pending retry
-    socket.connect();
-  }
-  if (win) win.addEventListener('online', onNetworkOnline);
 
   armFallback();
 
@@ -303,9 +277,4 @@ export function createUserPresence(options, deps) {
       return snapshot();
     },
   };
-}
-
-function seconds(value, fallback) {
-  const n = Number(value);
-  return value != null && Number.isFinite(n) && n > 0 ? n : fallback;
 }
