@@ -283,3 +283,14 @@ async def make_server(database_url: str, tmp_path: Path) -> AsyncIterator[Any]:
 @pytest.fixture
 async def server(make_server: Any) -> Server:
     return await make_server()
+
+
+@pytest.fixture
+async def browser(chromium: str) -> AsyncIterator[Any]:
+    """Headless Chromium launched for this test (tests/browser_support.py); a
+    browser test module says which bundles it needs with its own `chromium`
+    fixture: `return chromium_for("tracking.js")`."""
+    from tests.browser_support import launch
+
+    async with launch(chromium) as launched:
+        yield launched

@@ -5,48 +5,29 @@ Playwright. What the agent's header shows is read from its observable
 `data-presence-*` attributes, and a screenshot of the header is saved for each
 state under test-artifacts/screenshots/.
 
-Chromium is launched per test: Playwright's objects belong to the event loop
-that started them, and the `make_server` fixture runs the server in each test's
-own loop, so a browser shared across tests would live in a loop that is not
-running while the test is.
+Chromium is launched per test (tests/browser_support.py says why).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import Server, skip_unless_required
+from tests.browser_support import chromium_for, screenshot_path
+from tests.conftest import Server
 
 try:
-    from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
+    from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 except ImportError:  # pragma: no cover - the test extras install it
-    async_playwright = None  # type: ignore[assignment]
+    pass  # chromium_for() skips
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parent.parent
-BUNDLES = [ROOT / "widget_js" / "dist" / name for name in ("widget.js", "presence-agent.js")]
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Short timings, so each scenario runs in seconds; the widget heartbeats at the
 # interval the server acks.
@@ -72,25 +53,7 @@ def ms(seconds: float) -> float:
 
 @pytest.fixture
 def chromium() -> str:
-    """Chromium's path, once Playwright, Chromium and the built bundles are all there."""
-    if async_playwright is None:
-        skip_unless_required("the playwright package is not installed: pip install -e '.[test]'")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        skip_unless_required(f"Chromium not found at {CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH")
-    missing = [str(p.relative_to(ROOT)) for p in BUNDLES if not p.is_file()]
-    if missing:
-        skip_unless_required(f"{', '.join(missing)} not built: run `make bundle` (needs Node 18+ and npm)")
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    return chromium_for("widget.js", "presence-agent.js")
 
 
 WATCH_STATES = """(el) => {
@@ -197,9 +160,8 @@ class Scene:
 
     async def screenshot(self, state: str) -> None:
         assert self.agent is not None
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await self.agent.locator(".conversation-header").screenshot(
-            path=SCREENSHOTS / f"agent-header-{state}-{self.name}.png", animations="disabled"
+            path=screenshot_path(f"agent-header-{state}-{self.name}"), animations="disabled"
         )
 
 

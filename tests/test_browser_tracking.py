@@ -11,25 +11,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from tests.attendance_support import link, meeting, path_of, row
-from tests.conftest import skip_unless_required
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOTS
+from tests.browser_support import chromium_for, screenshot_path
 
 try:
-    from playwright.async_api import Browser, Request, async_playwright, expect
+    from playwright.async_api import Browser, Request, expect
 except ImportError:  # pragma: no cover - the test extras install it
-    async_playwright = None  # type: ignore[assignment]
+    pass  # chromium_for() skips
 
 pytestmark = pytest.mark.browser
 
-BUNDLE = ROOT / "widget_js" / "dist" / "tracking.js"
 HEARTBEAT = 0.3
 TIMINGS = {"session_heartbeat_interval": HEARTBEAT, "session_timeout_after": 120.0, "session_sweep_every": 60.0}
 
@@ -46,24 +42,7 @@ class ShiftedClock:
 
 @pytest.fixture
 def chromium() -> str:
-    """Chromium's path, once Playwright, Chromium and the built tracking.js are all there."""
-    if async_playwright is None:
-        skip_unless_required("the playwright package is not installed: pip install -e '.[test]'")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        skip_unless_required(f"Chromium not found at {CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH")
-    if not BUNDLE.is_file():
-        skip_unless_required("widget_js/dist/tracking.js not built: run `make bundle` (needs Node 18+ and npm)")
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    return chromium_for("tracking.js")
 
 
 async def until(check: Any, timeout: float, what: str) -> None:
@@ -124,9 +103,8 @@ async def test_the_tracking_page_heartbeats_ticks_and_ends(
     await expect(elapsed).to_have_text("0:00:02", timeout=5000)
     await expect(elapsed).to_have_attribute("datetime", "PT2S")
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     db = database_url.split("+")[0].split(":")[0]
-    await page.screenshot(path=SCREENSHOTS / f"tracking-active-{db}.png", full_page=True, animations="disabled")
+    await page.screenshot(path=screenshot_path(f"tracking-active-{db}"), full_page=True, animations="disabled")
 
     # 40 s later on the server's clock, the student says they have left: 1 minute.
     clock.offset += 40
@@ -140,7 +118,7 @@ async def test_the_tracking_page_heartbeats_ticks_and_ends(
     await expect(page.get_by_role("button", name="I have left the class")).to_be_hidden()
     assert len(ends) == 1 and ends[0].headers["authorization"] == f"Bearer {config['secret']}"
     frozen = await elapsed.text_content()
-    await page.screenshot(path=SCREENSHOTS / f"tracking-ended-{db}.png", full_page=True, animations="disabled")
+    await page.screenshot(path=screenshot_path(f"tracking-ended-{db}"), full_page=True, animations="disabled")
 
     stored = await row(server, config["sessionId"])
     assert (stored["status"], stored["durationMinutes"]) == ("completed", 1)

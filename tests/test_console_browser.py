@@ -9,29 +9,23 @@ width are saved under test-artifacts/screenshots/.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Server, skip_unless_required
+from tests.browser_support import chromium_for, screenshot_path
+from tests.conftest import Server
 from tests.test_overview import seed_sessions_and_streams
 
 try:
-    from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+    from playwright.async_api import Browser, BrowserContext, Page, expect
 except ImportError:  # pragma: no cover - the test extras install it
-    async_playwright = None  # type: ignore[assignment]
+    pass  # chromium_for() skips
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
-BUNDLE = ROOT / "widget_js" / "dist" / "console.js"
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic"]
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 METRICS = ("dau", "wau", "mau", "online-customers", "online-users", "live-sessions", "live-streams")
@@ -39,23 +33,7 @@ METRICS = ("dau", "wau", "mau", "online-customers", "online-users", "live-sessio
 
 @pytest.fixture
 def chromium() -> str:
-    if async_playwright is None:
-        skip_unless_required("the playwright package is not installed: pip install -e '.[test]'")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        skip_unless_required(f"Chromium not found at {CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH")
-    if not BUNDLE.is_file():
-        skip_unless_required("widget_js/dist/console.js not built: run `make bundle` (needs Node 18+ and npm)")
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    return chromium_for("console.js")
 
 
 class Console:
@@ -85,8 +63,7 @@ class Console:
         return self.server.token("admin-1", "admin", name="Ada Admin", ttl=ttl)
 
     async def screenshot(self, page: Page, name: str, full_page: bool = True) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"console-{name}-{self.db}.png"
+        path = screenshot_path(f"console-{name}-{self.db}")
         await page.screenshot(path=path, full_page=full_page, animations="disabled")
 
     async def rest(self, path: str) -> Any:

@@ -19,7 +19,7 @@ from sqlalchemy import insert
 
 from db.models import AttendanceSession
 from tests.conftest import Server
-from tests.test_console_browser import PHONE, Console, browser, chromium  # noqa: F401 (fixtures)
+from tests.test_console_browser import PHONE, Console, chromium  # noqa: F401 (fixture)
 from tests.test_overview import db_of
 
 try:
@@ -33,7 +33,7 @@ HMS = re.compile(r"^\d+:\d\d:\d\d$")
 
 
 @pytest.fixture
-async def console(make_server: Any, browser: Browser, database_url: str) -> Any:  # noqa: F811
+async def console(make_server: Any, browser: Browser, database_url: str) -> Any:
     server = await make_server(
         widget_offline_after=60,
         widget_heartbeat_interval=20,

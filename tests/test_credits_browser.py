@@ -11,52 +11,31 @@ Real time, short settings: a credit buys one second, the monitor runs every
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.conftest import Server, skip_unless_required
+from tests.browser_support import chromium_for, screenshot_path
+from tests.conftest import Server
 from tests.credits_support import Seller, parse
 from tests.helpers import EventLog
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOTS
 
 try:
-    from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright, expect
+    from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 except ImportError:  # pragma: no cover - the test extras install it
-    async_playwright = None  # type: ignore[assignment]
+    pass  # chromium_for() skips
 
 pytestmark = pytest.mark.browser
 
-BUNDLES = [ROOT / "widget_js" / "dist" / name for name in ("livestream.js", "presence-user.js")]
 TIMEOUT_MS = 10_000  # generous: a loaded machine delays, it does not change the outcome
 STREAM_TIMINGS = {"stream_credit_block": 1.0, "stream_check_every": 0.1, "rate_limit": 0.0}
 
 
 @pytest.fixture
 def chromium() -> str:
-    """Chromium's path, once Playwright, Chromium and the built bundles are all there."""
-    if async_playwright is None:
-        skip_unless_required("the playwright package is not installed: pip install -e '.[test]'")
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        skip_unless_required(f"Chromium not found at {CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH")
-    missing = [str(p.relative_to(ROOT)) for p in BUNDLES if not p.is_file()]
-    if missing:
-        skip_unless_required(f"{', '.join(missing)} not built: run `make bundle` (needs Node 18+ and npm)")
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    return chromium_for("livestream.js", "presence-user.js")
 
 
 class Tab:
@@ -81,8 +60,7 @@ class Tab:
         return self.page.locator(selector)
 
     async def screenshot(self, state: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await self.page.screenshot(path=SCREENSHOTS / f"{self.name}-{state}.png", animations="disabled")
+        await self.page.screenshot(path=screenshot_path(f"{self.name}-{state}"), animations="disabled")
 
     def check_clean(self) -> None:
         """The page threw nothing and loaded nothing from another origin (§9)."""
