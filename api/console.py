@@ -1,6 +1,7 @@
 """The admin console's pages (SPEC §9): `/admin`, `/admin/sessions`, `/admin/streams`.
 
-Each is a template of `api/templates/console/` with the shared style, header
+Each is a template of `api/templates/console/` on the shared layout
+(`console/_base.html`, whose blocks it fills), with the shared style, header
 (navigation, connection state, reconnecting banner) and sign-in form filled in
 here, and the one bundle `/static/console.js`. The pages are public: what they
 show comes from the admin REST endpoints and room `admins`, for the token the
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.pages import TEMPLATES, fill, html_page
+from api.pages import TEMPLATES, fill, html_page, load
 from api.routing import PUBLIC, RouteTable
 
 routes = RouteTable("console")
@@ -41,8 +42,9 @@ def render_console_page(name: str) -> str:
         {f"CURRENT_{page.upper()}": ' aria-current="page"' if page == name else "" for page in PAGES},
     )
     return fill(
-        (CONSOLE / f"{name}.html").read_text(encoding="utf-8"),
+        load(f"console/{name}.html"),
         {
+            "PAGE": name,
             "STYLE": (CONSOLE / "_style.css").read_text(encoding="utf-8"),
             "HEADER": header,
             "SIGNIN": (CONSOLE / "_signin.html").read_text(encoding="utf-8"),

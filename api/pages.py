@@ -58,7 +58,7 @@ def page(template: str) -> web.Response:
     path = TEMPLATES / template
     if not path.is_file():
         return web.json_response({"error": "Not found"}, status=404)
-    return web.Response(text=path.read_text(encoding="utf-8"), content_type="text/html", headers=PAGE_HEADERS)
+    return web.Response(text=load(template), content_type="text/html", headers=PAGE_HEADERS)
 
 
 @routes.get("/demo/widget", "Demo page: the widget and a message input", access=PUBLIC, document=False)
@@ -76,9 +76,33 @@ async def demo_stream(request: web.Request) -> web.Response:
     return page("demo_stream.html")
 
 
-# ---------------------------------------------------------------- tracking page (§6)
+# ---------------------------------------------------------------- templates
 
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
+EXTENDS = re.compile(r'\A\{% extends "([\w./-]+)" %\}\n')
+BLOCK = re.compile(r"\{% block (\w+) %\}\n?(.*?)\{% endblock %\}\n?", re.DOTALL)
+INCLUDE = re.compile(r'\{% include "([\w./-]+)" %\}\n?')
+
+
+def load(name: str) -> str:
+    """templates/`name` with its structure resolved, before any value is filled in.
+
+    `{% include "x.html" %}` stands for the text of templates/x.html. A page
+    that starts with `{% extends "base.html" %}` is that base with each
+    `{% block NAME %}…{% endblock %}` of the base (which may stand in more than
+    one place) replaced by the page's block of that name, or left as the base
+    has it. A tag alone on its line takes the line's end with it. Only our own
+    template files are put together here, never a value: `fill()` comes after.
+    """
+    text = (TEMPLATES / name).read_text(encoding="utf-8")
+    base = EXTENDS.match(text)
+    if base:
+        blocks = {m.group(1): m.group(2) for m in BLOCK.finditer(text, base.end())}
+        text = BLOCK.sub(lambda m: blocks.get(m.group(1), m.group(2)), load(base.group(1)))
+    return INCLUDE.sub(lambda m: load(m.group(1)), text)
+
+
+# ---------------------------------------------------------------- tracking page (§6)
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:
@@ -100,14 +124,14 @@ def script_json(value: Any) -> str:
 def render_tracking_page(config: Mapping[str, Any]) -> str:
     """The page `GET /t/<token>` answers (templates/tracking.html), for `config`
     = {"sessionId", "secret", "heartbeatInterval", "zoomUrl", "meetingTitle"}."""
-    template = (TEMPLATES / "tracking.html").read_text(encoding="utf-8")
+    template = load("tracking.html")
     title = str(config.get("meetingTitle") or "Class")
     return fill(template, {"CONFIG_JSON": script_json(dict(config)), "MEETING_TITLE": html.escape(title, quote=True)})
 
 
 def render_tracking_error(message: str) -> str:
     """The page a forged, truncated or expired link answers (with status 400)."""
-    template = (TEMPLATES / "tracking_error.html").read_text(encoding="utf-8")
+    template = load("tracking_error.html")
     return fill(template, {"MESSAGE": html.escape(message, quote=True)})
 
 
