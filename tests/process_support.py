@@ -111,6 +111,20 @@ def start_nodes(folder: Path, env: dict[str, str], count: int, timeout: float = 
     return nodes
 
 
+async def health(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with http.get(f"{url}/api/health", timeout=aiohttp.ClientTimeout(total=30)) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def until(check: Any, timeout: float, what: str) -> float:
+    """Polls an async condition every 50 ms; the monotonic time it first held."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
+        await asyncio.sleep(0.05)
+    return time.monotonic()
+
+
 async def sockets_connected(url: str) -> float:
     """This node's `presence_sockets_connected` from its /metrics."""
     async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as r:

@@ -26,7 +26,7 @@ import aiohttp
 from domain.identity import TokenCodec
 from services.errors import DATABASE_UNAVAILABLE
 from tests.conftest import SECRET
-from tests.process_support import Client, PrivatePostgres, node_env, start_nodes, stop_all
+from tests.process_support import Client, PrivatePostgres, health, node_env, start_nodes, stop_all, until
 
 TOKENS = TokenCodec(SECRET)
 USERS = ["u1", "u2", "u3"]
@@ -61,20 +61,6 @@ async def heartbeats(http: aiohttp.ClientSession, url: str, answers: list[Answer
             except (aiohttp.ClientError, TimeoutError, ValueError) as e:
                 answers.append(Answer(user, sent, time.monotonic() - sent, 0, repr(e)))
         await asyncio.sleep(0.05)
-
-
-async def health(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
-    async with http.get(f"{url}/api/health", timeout=aiohttp.ClientTimeout(total=30)) as r:
-        return r.status, await r.json(content_type=None)
-
-
-async def until(check: Any, timeout: float, what: str) -> float:
-    """Polls an async condition every 50 ms; the monotonic time it first held."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
-        await asyncio.sleep(0.05)
-    return time.monotonic()
 
 
 async def test_postgres_restarted_while_heartbeats_flow(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ from infra.cluster import COMMAND_TIMEOUT
 from services.errors import REDIS_UNAVAILABLE
 from tests.conftest import SECRET
 from tests.helpers import EventLog
-from tests.process_support import Client, PrivateRedis, node_env, start_nodes, stop_all
+from tests.process_support import Client, PrivateRedis, health, node_env, start_nodes, stop_all, until
 
 TOKENS = TokenCodec(SECRET)
 CONVERSATIONS = ["c1", "c2", "c3"]
@@ -48,6 +48,13 @@ GRANTED = 200
 OUTAGE = 4.0  # longer than a node's keepalive may be stale before it is taken for dead (3 s here)
 FREEZE = COMMAND_TIMEOUT + 2.0  # longer than that, and than a Redis command may take
 FIGURES: dict[str, float] = {}
+# The widget timings both tests start their nodes with.
+WIDGET_TIMINGS = {
+    "PRESENCE_WIDGET_HEARTBEAT_INTERVAL": "0.5",
+    "PRESENCE_WIDGET_OFFLINE_AFTER": "8",
+    "PRESENCE_WIDGET_OFFLINE_GRACE": "0.5",
+    "PRESENCE_WIDGET_SWEEP_EVERY": "0.2",
+}
 
 
 def ids(c: str) -> dict[str, str]:
@@ -59,19 +66,6 @@ async def snapshot(http: aiohttp.ClientSession, url: str, c: str) -> dict[str, A
     async with http.get(f"{url}/api/widget/presence?conversationId={c}", headers=headers) as r:
         assert r.status == 200
         return await r.json()  # type: ignore[no-any-return]
-
-
-async def health(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
-    async with http.get(f"{url}/api/health", timeout=aiohttp.ClientTimeout(total=30)) as r:
-        return r.status, await r.json(content_type=None)
-
-
-async def until(check: Any, timeout: float, what: str) -> float:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
-        await asyncio.sleep(0.05)
-    return time.monotonic()
 
 
 def iso_seconds(text: str) -> float:
@@ -93,10 +87,7 @@ async def test_redis_restarted_under_three_nodes(tmp_path: Path, sqlite_template
     env = node_env(
         f"sqlite+aiosqlite:///{tmp_path / 'presence.db'}",
         PRESENCE_REDIS_URL=redis.url,
-        PRESENCE_WIDGET_HEARTBEAT_INTERVAL="0.5",
-        PRESENCE_WIDGET_OFFLINE_AFTER="8",
-        PRESENCE_WIDGET_OFFLINE_GRACE="0.5",
-        PRESENCE_WIDGET_SWEEP_EVERY="0.2",
+        **WIDGET_TIMINGS,
         PRESENCE_STREAM_CREDIT_BLOCK=str(BLOCK),
         PRESENCE_STREAM_CHECK_EVERY="0.2",
         PRESENCE_RATE_LIMIT="0",
@@ -298,10 +289,7 @@ async def test_redis_frozen_under_two_nodes(tmp_path: Path, sqlite_template: Pat
     env = node_env(
         f"sqlite+aiosqlite:///{tmp_path / 'presence.db'}",
         PRESENCE_REDIS_URL=redis.url,
-        PRESENCE_WIDGET_HEARTBEAT_INTERVAL="0.5",
-        PRESENCE_WIDGET_OFFLINE_AFTER="8",
-        PRESENCE_WIDGET_OFFLINE_GRACE="0.5",
-        PRESENCE_WIDGET_SWEEP_EVERY="0.2",
+        **WIDGET_TIMINGS,
     )
     nodes = start_nodes(tmp_path, env, 2)
     a, b = (n.url for n in nodes)
