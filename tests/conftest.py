@@ -25,7 +25,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from db.engine import create_engine
+from db.engine import SessionFactory, create_engine, create_session_factory
 from db.migrate import upgrade
 from db.models import Base
 from domain.clock import Clock, system_clock
@@ -128,6 +128,16 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 
 # ---------------------------------------------------------------- Redis
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
+    """A session factory on this test's database (SQLite, then PostgreSQL), disposed afterwards."""
+    engine = create_engine(database_url)
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture
 def redis_settings() -> Iterator[dict[str, str]]:
     """`redis_url` and a key prefix of this test's own (tests run in parallel on one

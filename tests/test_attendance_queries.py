@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, insert, select, text
 
-from db.engine import SessionFactory, create_engine, create_session_factory
+from db.engine import SessionFactory
 from db.models import AttendanceSession
 from db.queries import attendance as q
 
@@ -19,15 +17,6 @@ TIMEOUT = timedelta(seconds=300)
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(database_url)
-    try:
-        yield create_session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 async def meeting(

@@ -7,13 +7,12 @@ the query functions and domain.credits, so the tests exercise the same pieces.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from db.engine import SessionFactory, begin_write, create_engine, create_session_factory
+from db.engine import SessionFactory, begin_write
 from db.models import CreditGrant, LivestreamCharge
 from db.queries import credits as cq
 from db.queries import livestreams as lq
@@ -26,15 +25,6 @@ M = rules.Metering(block=1800, warn_after=600, end_after=900)
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
-    engine = create_engine(database_url)
-    try:
-        yield create_session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 async def seller(sessions: SessionFactory, credits: int, user: str = "u1") -> None:
