@@ -30,8 +30,11 @@ from db.migrate import upgrade
 from db.models import Base
 from domain.clock import Clock, system_clock
 from domain.identity import TokenCodec
+from infra.cluster import connect_redis
 from infra.settings import Settings
 from presence.app import create_app
+from realtime.store import create_store
+from realtime.store.base import PresenceStore
 from tests.helpers import EventLog
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
@@ -136,6 +139,23 @@ async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
         yield create_session_factory(engine)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[PresenceStore]:
+    """The presence store of node "node-a": in memory, then on Redis (the store contract tests)."""
+    if request.param == "memory":
+        s = create_store(Settings(), "node-a", system_clock)
+        yield s
+        await s.close()
+        return
+    cfg: dict[str, Any] = request.getfixturevalue("redis_settings")
+    redis = connect_redis(cfg["redis_url"])
+    s = create_store(Settings(redis_prefix=cfg["redis_prefix"]), "node-a", system_clock, redis)
+    await s.start()
+    yield s
+    await s.close()
+    await redis.aclose()
 
 
 @pytest.fixture

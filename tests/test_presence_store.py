@@ -5,32 +5,13 @@ Whatever runs behind the interface, the same calls give the same answers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from domain.clock import system_clock
 from infra.cluster import connect_redis
 from infra.settings import Settings
 from realtime.store import create_store
 from realtime.store.base import PresenceStore
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[PresenceStore]:
-    if request.param == "memory":
-        s = create_store(Settings(), "node-a", system_clock)
-        yield s
-        await s.close()
-        return
-    cfg: dict[str, Any] = request.getfixturevalue("redis_settings")
-    redis = connect_redis(cfg["redis_url"])
-    s = create_store(Settings(redis_prefix=cfg["redis_prefix"]), "node-a", system_clock, redis)
-    await s.start()
-    yield s
-    await s.close()
-    await redis.aclose()
 
 
 def kinds(outcome) -> list[str]:

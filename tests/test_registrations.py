@@ -14,12 +14,8 @@ from typing import Any
 
 import pytest
 
-from domain.clock import system_clock
 from infra import perf
-from infra.cluster import connect_redis
-from infra.settings import Settings
 from presence.app import RUNTIME
-from realtime.store import create_store
 from realtime.store.base import PresenceStore, Registration
 from services.widget import registrations
 from tests.conftest import Server
@@ -30,22 +26,6 @@ pytestmark = pytest.mark.skipif(not perf.enabled("registry"), reason="PRESENCE_P
 
 def reg(version: int, session: str = "s1", platform: str = "WIDGET", last_seen: float | None = None) -> Registration:
     return Registration("c1", version, "co-1", platform, session, None, last_seen, None)
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> Any:
-    if request.param == "memory":
-        s = create_store(Settings(), "node-a", system_clock)
-        yield s
-        await s.close()
-        return
-    cfg: dict[str, Any] = request.getfixturevalue("redis_settings")
-    redis = connect_redis(cfg["redis_url"])
-    s = create_store(Settings(redis_prefix=cfg["redis_prefix"]), "node-a", system_clock, redis)
-    await s.start()
-    yield s
-    await s.close()
-    await redis.aclose()
 
 
 async def test_an_older_copy_never_replaces_a_newer_one(store: PresenceStore) -> None:
