@@ -6,14 +6,14 @@ server still runs and `/static/*.js` answers 503 saying how to build them.
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from api.routing import PUBLIC, RouteTable
 
@@ -58,7 +58,7 @@ def page(template: str) -> web.Response:
     path = TEMPLATES / template
     if not path.is_file():
         return web.json_response({"error": "Not found"}, status=404)
-    return web.Response(text=load(template), content_type="text/html", headers=PAGE_HEADERS)
+    return web.Response(text=render(template), content_type="text/html", headers=PAGE_HEADERS)
 
 
 @routes.get("/demo/widget", "Demo page: the widget and a message input", access=PUBLIC, document=False)
@@ -78,40 +78,18 @@ async def demo_stream(request: web.Request) -> web.Response:
 
 # ---------------------------------------------------------------- templates
 
-PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
-EXTENDS = re.compile(r'\A\{% extends "([\w./-]+)" %\}\n')
-BLOCK = re.compile(r"\{% block (\w+) %\}\n?(.*?)\{% endblock %\}\n?", re.DOTALL)
-INCLUDE = re.compile(r'\{% include "([\w./-]+)" %\}\n?')
+TEMPLATE_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=True,  # every value is text unless marked safe (only our own JSON is)
+    undefined=jinja2.StrictUndefined,  # a value the template names but nobody gave is an error
+    trim_blocks=True,
+    keep_trailing_newline=True,
+)
 
 
-def load(name: str) -> str:
-    """templates/`name` with its structure resolved, before any value is filled in.
-
-    `{% include "x.html" %}` stands for the text of templates/x.html. A page
-    that starts with `{% extends "base.html" %}` is that base with each
-    `{% block NAME %}…{% endblock %}` of the base (which may stand in more than
-    one place) replaced by the page's block of that name, or left as the base
-    has it. A tag alone on its line takes the line's end with it. Only our own
-    template files are put together here, never a value: `fill()` comes after.
-    """
-    text = (TEMPLATES / name).read_text(encoding="utf-8")
-    base = EXTENDS.match(text)
-    if base:
-        blocks = {m.group(1): m.group(2) for m in BLOCK.finditer(text, base.end())}
-        text = BLOCK.sub(lambda m: blocks.get(m.group(1), m.group(2)), load(base.group(1)))
-    return INCLUDE.sub(lambda m: load(m.group(1)), text)
-
-
-# ---------------------------------------------------------------- tracking page (§6)
-
-
-def fill(template: str, values: Mapping[str, str]) -> str:
-    """Replaces every `{{NAME}}` in one pass, so a value is never scanned for
-    another placeholder; each value must already be escaped for where it goes."""
-    missing = set(PLACEHOLDER.findall(template)) - set(values)
-    if missing:
-        raise KeyError(f"no value for {', '.join(sorted(missing))}")
-    return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+def render(name: str, **values: Any) -> str:
+    """templates/`name` with `values`, each escaped for HTML (Jinja2's autoescape)."""
+    return TEMPLATE_ENV.get_template(name).render(**values)
 
 
 def script_json(value: Any) -> str:
@@ -124,15 +102,13 @@ def script_json(value: Any) -> str:
 def render_tracking_page(config: Mapping[str, Any]) -> str:
     """The page `GET /t/<token>` answers (templates/tracking.html), for `config`
     = {"sessionId", "secret", "heartbeatInterval", "zoomUrl", "meetingTitle"}."""
-    template = load("tracking.html")
     title = str(config.get("meetingTitle") or "Class")
-    return fill(template, {"CONFIG_JSON": script_json(dict(config)), "MEETING_TITLE": html.escape(title, quote=True)})
+    return render("tracking.html", config_json=Markup(script_json(dict(config))), meeting_title=title)
 
 
 def render_tracking_error(message: str) -> str:
     """The page a forged, truncated or expired link answers (with status 400)."""
-    template = load("tracking_error.html")
-    return fill(template, {"MESSAGE": html.escape(message, quote=True)})
+    return render("tracking_error.html", message=message)
 
 
 def html_page(text: str, status: int = 200) -> web.Response:

@@ -11,8 +11,18 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from jinja2 import meta
+from jinja2.exceptions import UndefinedError
 
-from api.pages import BUNDLES, TEMPLATES, fill, load, render_tracking_error, render_tracking_page, script_json
+from api.pages import (
+    BUNDLES,
+    TEMPLATE_ENV,
+    TEMPLATES,
+    render,
+    render_tracking_error,
+    render_tracking_page,
+    script_json,
+)
 from tests.conftest import Server
 
 HOSTILE = "</script><script>alert(1)</script><!-- & \" ' \u2028 {{MEETING_TITLE}} {{CONFIG_JSON}}"
@@ -68,11 +78,14 @@ def config(**overrides: object) -> dict[str, object]:
     return base
 
 
-def test_the_tracking_template_has_exactly_its_two_placeholders() -> None:
-    template = (TEMPLATES / "tracking.html").read_text(encoding="utf-8")
-    assert sorted(re.findall(r"\{\{([A-Z_]+)\}\}", template)) == ["CONFIG_JSON", "MEETING_TITLE", "MEETING_TITLE"]
-    error = (TEMPLATES / "tracking_error.html").read_text(encoding="utf-8")
-    assert re.findall(r"\{\{([A-Z_]+)\}\}", error) == ["MESSAGE"]
+def _variables(name: str) -> set[str]:
+    source = (TEMPLATES / name).read_text(encoding="utf-8")
+    return meta.find_undeclared_variables(TEMPLATE_ENV.parse(source))
+
+
+def test_the_tracking_templates_take_exactly_their_values() -> None:
+    assert _variables("tracking.html") == {"config_json", "meeting_title"}
+    assert _variables("tracking_error.html") == {"message"}
 
 
 def test_the_config_block_reads_back_exactly_whatever_the_title() -> None:
@@ -104,15 +117,18 @@ def test_the_error_page_shows_the_message_as_text() -> None:
     assert not [tag for tag, _ in doc.tags if tag in ("script", "b")]
 
 
-def test_fill_refuses_a_missing_value() -> None:
-    with pytest.raises(KeyError, match="MESSAGE"):
-        fill("<p>{{MESSAGE}}</p>", {})
+def test_a_missing_value_is_an_error_not_a_blank() -> None:
+    with pytest.raises(UndefinedError, match="message"):
+        render("tracking_error.html")
 
 
 def test_templates_load_nothing_from_outside() -> None:
+    values = {"page": "overview", "meeting_title": "t", "config_json": "{}", "message": "m"}
     for path in [*Path(TEMPLATES).glob("*.html"), *Path(TEMPLATES).glob("console/*.html")]:
-        page = load(str(path.relative_to(TEMPLATES)))  # as put together: includes, base and blocks
-        assert path.name.startswith("_") or "{%" not in page, path.name  # _base.html keeps its empty blocks
+        if path.name.startswith("_"):
+            continue  # parts: checked within the pages that include or extend them
+        page = render(str(path.relative_to(TEMPLATES)), **values)  # as put together: includes, base and blocks
+        assert "{%" not in page and "{{" not in page, path.name
         for tag, attrs in parse(page).tags:
             for name in ("src", "href"):
                 value = attrs.get(name) or ""
