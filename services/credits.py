@@ -340,11 +340,12 @@ class Credits:
                 warned = await streams.mark_warned(tx, stream.id, at)
             if heartbeat and ending is None:
                 await streams.record_heartbeat(tx, stream.id, at)
-        after = await streams.get(tx, stream.id)
-        if after is None:  # cannot happen: streams are never deleted
+        listed = await streams.get_listed(tx, stream.id)
+        if listed is None:  # cannot happen: streams are never deleted
             raise NotFound("Unknown livestream")
+        after = listed.stream
         await self._store_due(tx, after)
-        figures = await self._figures(tx, after, now)
+        figures = await self._figures(tx, after, now, listed.remaining_credits)
         return StreamCheck(figures, tuple(charged), warned, plan.inactive_seconds, ending)
 
     async def _store_due(self, tx: AsyncSession, stream: Stream) -> None:

@@ -138,6 +138,14 @@ async def get(session: AsyncSession, stream_id: str) -> Stream | None:
     return None if row is None else _stream(row)
 
 
+async def get_listed(session: AsyncSession, stream_id: str) -> Listed | None:
+    """The stream with its owner's balance, in one read."""
+    row = (
+        await session.execute(select(*_COLUMNS, User.credits).join(User, User.id == L.user_id).where(L.id == stream_id))
+    ).first()
+    return None if row is None else _listed(row)
+
+
 async def lock_for_check(session: AsyncSession, stream_id: str) -> Stream | None:
     """The stream, locked until the unit of work ends, so that no other check, start
     or end decides from the same state at the same time.
@@ -160,8 +168,8 @@ async def live_ids(session: AsyncSession) -> list[str]:
 
 
 async def live(session: AsyncSession) -> list[Listed]:
-    """Live streams with their owner's balance, longest-running first, in one read (the
-    monitor decides from it which streams have anything due, and locks only those)."""
+    """Live streams with their owner's balance, longest-running first, in one read
+    (O(live streams): the monitor reads `due_ids` instead)."""
     rows = await session.execute(
         select(*_COLUMNS, User.credits)
         .join(User, User.id == L.user_id)
