@@ -8,7 +8,8 @@ them the one way that keeps each block charged exactly once:
     one check = one unit of work opened with `begin_write`:
       lock_for_check → plan(state, now) → charge_block for each planned block,
       oldest first, stopping at the first that is not `charged` →
-      outcome(plan, charged) applied with `end`, else `mark_warned` if planned.
+      outcome(plan, charged) applied with `end`, else `mark_warned` if planned →
+      the stream's `due_at` rewritten from the state it is left in (`set_due`).
 
 `lock_for_check` holds the stream (FOR UPDATE on PostgreSQL, the write lock on
 SQLite) until the unit commits, so two monitors, a heartbeat and a check_credits
