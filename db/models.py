@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -192,9 +193,14 @@ class Livestream(Base):
     credits_consumed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The earliest instant a check of this live stream can have anything to do
+    # (`domain.credits.due_at`, floored to the microsecond so never late): the monitor
+    # reads only the live streams whose instant has come. Never NULL while live.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         CheckConstraint("status IN ('scheduled', 'live', 'ended')", name="status"),
+        CheckConstraint("status <> 'live' OR due_at IS NOT NULL", name="live_due_at"),
         CheckConstraint(
             "end_reason IS NULL OR end_reason IN ('manual', 'inactivity', 'credits_exhausted')", name="end_reason"
         ),
@@ -202,7 +208,31 @@ class Livestream(Base):
         # The monitor reads `status = 'live'` (a short range of this index, however
         # many ended streams there are); the admin list reads one status, newest first.
         Index("ix_livestreams_status_created_at", "status", "created_at"),
+        # The monitor reads only the live streams with something due: its cost follows
+        # them, not every live stream.
+        Index(
+            "ix_livestreams_live_due_at",
+            "due_at",
+            postgresql_where=status_is("live"),
+            sqlite_where=status_is("live"),
+        ),
     )
+
+
+class CreditMetering(Base):
+    """The `PRESENCE_STREAM_*` settings the stored `livestreams.due_at` were computed
+    with (one row). A monitor pass that finds other settings here recomputes every
+    live stream's `due_at` first, then writes its own."""
+
+    __tablename__ = "credit_metering"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    block: Mapped[float] = mapped_column(Float)
+    warn_after: Mapped[float] = mapped_column(Float)
+    end_after: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
 
 
 class LivestreamCharge(Base):

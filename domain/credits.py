@@ -178,6 +178,36 @@ def outcome(p: Plan, charged: int) -> Ending | None:
     return p.end
 
 
+def due_at(state: StreamState, metering: Metering) -> float | None:
+    """The earliest instant at which a check of this stream can have anything to do
+    (a block to charge, the warning, the end by inactivity), or None unless live.
+
+    It is the earliest of the next block's start (`started_at + credits_consumed·block`),
+    the warning point (last activity + `warn_after`, unless this quiet stretch was
+    already warned) and the inactivity deadline (last activity + `end_after`); any
+    of them may lie in the past (then the stream is due at once). Before it, `plan`
+    (without a heartbeat or an end request) has nothing to do: no block has started,
+    the stream has not been quiet for `warn_after`, nor for `end_after`. The end for
+    want of credits needs no point of its own, it falls at a block's start; a grant
+    changes none of these, and `low_credits` is only a figure of the answers.
+
+    The monitor stores this on each live stream (`livestreams.due_at`, rewritten in
+    the unit of work of every check that changes the stream) and reads only the
+    streams whose instant has come. It is a function of the settings too: after a
+    change of `PRESENCE_STREAM_*` the stored instants are recomputed before the
+    monitor trusts them (`services.credits.Credits.monitor`), so a shorter timeout
+    is never missed.
+    """
+    if state.status != LIVE or state.started_at is None:
+        return None
+    started = state.started_at
+    last = last_activity(started, state.last_heartbeat)
+    points = [block_starts_at(started, max(state.credits_consumed, 0), metering.block), last + metering.end_after]
+    if not warned_this_stretch(state.warned_at, last):
+        points.append(last + metering.warn_after)
+    return min(points)
+
+
 def time_until_next_deduction_minutes(state: StreamState, now: float, block: float) -> float | None:
     """Minutes (two decimals) until the next block is charged; None unless live."""
     if state.status != LIVE or state.started_at is None:

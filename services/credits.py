@@ -8,7 +8,8 @@ them the one way that keeps each block charged exactly once:
     one check = one unit of work opened with `begin_write`:
       lock_for_check → plan(state, now) → charge_block for each planned block,
       oldest first, stopping at the first that is not `charged` →
-      outcome(plan, charged) applied with `end`, else `mark_warned` if planned.
+      outcome(plan, charged) applied with `end`, else `mark_warned` if planned →
+      the stream's `due_at` rewritten from the state it is left in (`set_due`).
 
 `lock_for_check` holds the stream (FOR UPDATE on PostgreSQL, the write lock on
 SQLite) until the unit commits, so two monitors, a heartbeat and a check_credits
@@ -26,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +54,10 @@ NOT_STARTED = "not_started"
 """The `reason` of a heartbeat refused because the stream was never started."""
 
 Listener = Callable[[StreamCheck], None]
+
+MICROSECOND = timedelta(microseconds=1)
+RESYNC_BATCH = 1000
+"""Live streams locked per unit of work while `due_at` is recomputed after a change of settings."""
 
 
 class MonitorError(RuntimeError):
@@ -142,6 +148,8 @@ class Credits:
             if paid.outcome != "charged" or paid.remaining_credits is None:
                 raise PaymentRequired(INSUFFICIENT)
             after = await streams.get(tx, stream.id)
+            if after is not None:
+                await self._store_due(tx, after)
             figures = await self._figures(tx, after or live, now, paid.remaining_credits)
         first = ChargedBlock(0, _started(figures.stream), paid.remaining_credits)
         await self._notices.started(figures)
@@ -212,33 +220,46 @@ class Credits:
 
     # ------------------------------------------------------------ the monitor
     async def monitor(self) -> dict[str, int]:
-        """One pass over every live stream, one unit of work each (the job
-        `credit_monitor`, every PRESENCE_STREAM_CHECK_EVERY, and `presence
-        monitor-credits`). However long nobody looked, each check charges every
-        block that came due. Returns what the pass did, for /api/health.
+        """One pass over the live streams that have something due, one unit of work
+        each (the job `credit_monitor`, every PRESENCE_STREAM_CHECK_EVERY, and
+        `presence monitor-credits`). However long nobody looked, each check charges
+        every block that came due. Returns what the pass did, for /api/health:
+        `checked` counts the streams it checked (those with something due).
 
-        One read lists the live streams; only those with something due (a block,
-        the warning, the end) get a unit of work of their own. Most passes find
-        nothing due for most streams (a block lasts several periods), so a pass
-        costs one query plus one locked check per stream that needs it. Skipping
-        is safe: what was not due at the read is the next check's to do.
+        Which streams: every live stream stores `due_at`, the earliest instant a
+        check can have anything to do (`domain.credits.due_at`: the next block's
+        start, the warning point, the inactivity deadline). Every check that changes
+        a stream (start, heartbeat, check_credits, end, the monitor's own) rewrites
+        it in its own unit of work, under the stream's lock, from the state it
+        leaves; a grant changes none of the three instants. The pass reads
+        `status = 'live' AND due_at <= now` from the partial index
+        `ix_livestreams_live_due_at`, so it costs one indexed range plus one locked
+        check per stream that needs it, however many live streams have nothing due.
+        The locked check decides from the locked row as before (exactly once: see
+        the module docstring); `due_at` only chooses whom to look at, and a stream
+        whose instant has not come has, by that rule, nothing a check could do.
+
+        Settings: `due_at` depends on PRESENCE_STREAM_CREDIT_BLOCK, _WARN_AFTER and
+        _END_AFTER, which may change across a restart (a shorter timeout would leave
+        stored instants too late). Table `credit_metering` records the settings the
+        stored instants were computed with; a pass that finds other ones (or none:
+        just migrated) first recomputes every live stream's `due_at` with its own,
+        in batches of locked streams (`_resync`), then records them. Passes with
+        unchanged settings pay one primary-key read for this. Nodes are expected to
+        run the same settings; while they differ (a rolling change), a stream is
+        checked by the instant of the settings of the node that last checked it.
 
         A stream whose check fails is logged and skipped so the others are still
-        checked; the pass then raises `MonitorError` so the failure is recorded."""
+        checked (its `due_at` is unchanged, so the next pass tries it again); the
+        pass then raises `MonitorError` so the failure is recorded."""
+        await self._resync()
         async with self._db() as tx:
-            live = await streams.live(tx)
+            due = await streams.due_ids(tx, to_datetime(self._clock()))
         totals = {"checked": 0, "charged": 0, "warned": 0, "ended": 0}
         failed = 0
-        for listed in live:
-            stream_id = listed.stream.id
-            now = self._clock()
-            plan = rules.plan(listed.stream.state(), now, self._metering)
+        for stream_id in due:
             try:
-                if plan.charges or plan.warn or plan.end is not None:
-                    check = await self._monitor_one(stream_id)
-                else:
-                    figures = StreamFigures(listed.stream, listed.remaining_credits, now, self._metering.block)
-                    check = StreamCheck(figures, inactive_seconds=plan.inactive_seconds)
+                check = await self._monitor_one(stream_id)
             except Exception:
                 failed += 1
                 log.exception("credit monitor: could not check stream %s", stream_id)
@@ -253,8 +274,34 @@ class Credits:
             for listener in self._listeners:
                 listener(check)
         if failed:
-            raise MonitorError(f"{failed} of {len(live)} live streams could not be checked")
+            raise MonitorError(f"{failed} of {len(due)} live streams due could not be checked")
         return totals
+
+    async def _resync(self) -> int:
+        """If the stored `due_at` were computed with other settings than ours (see
+        `monitor`), recomputes every live stream's, batch by batch, each batch locked
+        (so no check changes a stream between our read and our write), and then
+        records our settings; the number of streams whose `due_at` changed. A pass
+        interrupted halfway leaves the old record, so the next one starts over."""
+        m = self._metering
+        mine = (float(m.block), float(m.warn_after), float(m.end_after))
+        async with self._db() as tx:
+            if await streams.metering_stamp(tx) == mine:
+                return 0
+        changed, after = 0, ""
+        while True:
+            async with begin_write(self._db) as tx:
+                batch = await streams.lock_live_batch(tx, after, RESYNC_BATCH)
+                stale = [(b.id, due) for b in batch if (due := self._due_at(b)) is not None and due != b.due_at]
+                await streams.set_due_many(tx, stale)
+                changed += len(stale)
+            if len(batch) < RESYNC_BATCH:
+                break
+            after = batch[-1].id
+        async with self._db.begin() as tx:
+            await streams.set_metering_stamp(tx, mine, to_datetime(self._clock()))
+        log.info("credit monitor: settings %s recorded; due_at of %d live streams recomputed", mine, changed)
+        return changed
 
     async def _monitor_one(self, stream_id: str) -> StreamCheck | None:
         async with begin_write(self._db) as tx:
@@ -294,11 +341,30 @@ class Credits:
                 warned = await streams.mark_warned(tx, stream.id, at)
             if heartbeat and ending is None:
                 await streams.record_heartbeat(tx, stream.id, at)
-        after = await streams.get(tx, stream.id)
-        if after is None:  # cannot happen: streams are never deleted
+        listed = await streams.get_listed(tx, stream.id)
+        if listed is None:  # cannot happen: streams are never deleted
             raise NotFound("Unknown livestream")
-        figures = await self._figures(tx, after, now)
+        after = listed.stream
+        await self._store_due(tx, after)
+        figures = await self._figures(tx, after, now, listed.remaining_credits)
         return StreamCheck(figures, tuple(charged), warned, plan.inactive_seconds, ending)
+
+    async def _store_due(self, tx: AsyncSession, stream: Stream) -> None:
+        """Writes the stream's `due_at` as its state now says (the locked stream, in the
+        unit of work that changed it), if it is live and the stored one differs."""
+        due = self._due_at(stream)
+        if due is not None and due != stream.due_at:
+            await streams.set_due(tx, stream.id, due)
+
+    def _due_at(self, stream: Stream) -> datetime | None:
+        """`domain.credits.due_at` as a datetime floored to the microsecond (a stored
+        instant is never later than the exact one; at worst a check comes 1 µs early,
+        finds nothing to do and stores the same instant for the next pass)."""
+        due = rules.due_at(stream.state(), self._metering)
+        if due is None:
+            return None
+        at = to_datetime(due)
+        return at - MICROSECOND if at.timestamp() > due else at
 
     async def _figures(
         self, tx: AsyncSession, stream: Stream, now: float, remaining: int | None = None

@@ -10,12 +10,15 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from db.engine import SessionFactory, begin_write
-from db.models import CreditGrant, LivestreamCharge
+from db.models import CreditGrant, Livestream, LivestreamCharge, User
 from db.queries import credits as cq
 from db.queries import livestreams as lq
+from db.sql import is_literal
 from domain import credits as rules
 from domain.clock import to_datetime
 
@@ -250,7 +253,7 @@ async def test_lock_for_check_on_sqlite_needs_begin_write(database_url: str, ses
             assert await lq.lock_for_check(s, stream.id) is not None
 
 
-async def test_admin_page_and_live_ids(sessions: SessionFactory) -> None:
+async def test_the_admin_page(sessions: SessionFactory) -> None:
     await seller(sessions, 5, "u1")
     await seller(sessions, 7, "u2")
     first = await live_stream(sessions, "u1", now=at(1))
@@ -259,10 +262,51 @@ async def test_admin_page_and_live_ids(sessions: SessionFactory) -> None:
         scheduled = await lq.create(s, "u1", "later", at(3))
         await lq.end(s, second, at(4), "manual")
     async with sessions() as s:
-        assert await lq.live_ids(s) == [first]
-        assert [(r.stream.id, r.remaining_credits) for r in await lq.live(s)] == [(first, 4)]
         count, rows = await lq.page(s)
         assert count == 3 and [r.stream.id for r in rows] == [scheduled.id, second, first]
         assert [r.remaining_credits for r in rows] == [4, 6, 4]
         count, rows = await lq.page(s, status="ended")
         assert count == 1 and rows[0].stream.end_reason == "manual"
+
+
+async def test_the_monitor_reads_only_due_live_streams_through_the_partial_index(
+    sessions: SessionFactory, database_url: str
+) -> None:
+    """`due_ids` returns the live streams whose due_at has come and nothing else (not
+    the live ones not yet due, not ended ones however old their due_at), from
+    ix_livestreams_live_due_at: the monitor's read costs the due rows."""
+    now = at(3600)
+    async with sessions.begin() as s:
+        await s.execute(insert(User), [{"id": f"u{i}", "role": "user", "created_at": T0} for i in range(3000)])
+        await s.execute(
+            insert(Livestream),
+            [{"id": f"ls{i:04}", "user_id": f"u{i}", "title": "t", "created_at": T0, "started_at": T0,
+              "status": "live" if i < 2000 else "ended",
+              # 3 live streams due (one exactly now), the other live ones later; ended ones long "due"
+              "due_at": at(3600 - i) if i < 3 else (at(3700 + i) if i < 2000 else T0)}
+             for i in range(3000)],
+        )  # fmt: skip
+    sqlite_db = database_url.startswith("sqlite")
+    async with sessions.begin() as s:
+        await s.execute(text("ANALYZE" if sqlite_db else "ANALYZE livestreams"))
+    async with sessions() as s:
+        assert await lq.due_ids(s, now) == ["ls0002", "ls0001", "ls0000"]  # earliest first
+        assert await lq.due_ids(s, at(3700 + 5)) == ["ls0002", "ls0001", "ls0000", "ls0003", "ls0004", "ls0005"]
+        stmt = select(Livestream.id).where(is_literal(Livestream.status, "live"), Livestream.due_at <= now)
+        sql = str(
+            stmt.compile(
+                dialect=sqlite.dialect() if sqlite_db else postgresql.dialect(), compile_kwargs={"literal_binds": True}
+            )
+        )
+        explained = await s.execute(text(f"EXPLAIN QUERY PLAN {sql}" if sqlite_db else f"EXPLAIN {sql}"))
+        plan = " ".join(str(r[-1] if sqlite_db else r[0]) for r in explained)
+        assert "ix_livestreams_live_due_at" in plan, plan
+
+
+async def test_no_live_stream_without_due_at(sessions: SessionFactory) -> None:
+    """The CHECK keeps every live stream visible to the monitor."""
+    await seller(sessions, 5)
+    stream_id = await live_stream(sessions)
+    with pytest.raises(IntegrityError):
+        async with sessions.begin() as s:
+            await s.execute(update(Livestream).where(Livestream.id == stream_id).values(due_at=None))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain import credits as rules
 from domain.credits import Block, Ending, Metering, StreamState
@@ -131,3 +133,85 @@ def test_low_credits_and_grants() -> None:
 def test_metering_refuses_nonsense() -> None:
     with pytest.raises(ValueError):
         Metering(block=0)
+
+
+# ------------------------------------------------------------------ due_at: when a check can next do anything
+def test_due_at_is_the_earliest_of_next_block_warning_and_end() -> None:
+    assert rules.due_at(live(consumed=0), M) == T0  # block 0, at the start
+    assert rules.due_at(live(), M) == T0 + 600  # quiet since the start: the warning first
+    assert rules.due_at(live(warned=T0 + 600), M) == T0 + 900  # warned: the end next
+    assert rules.due_at(live(heartbeat=T0 + 1500), M) == T0 + 1800  # seller there: block 1
+    assert rules.due_at(live(2, heartbeat=T0 + 1500), M) == T0 + 2100  # block 2 later than the warning
+    # A warning from an earlier quiet stretch does not count for this one.
+    assert rules.due_at(live(2, heartbeat=T0 + 1500, warned=T0 + 600), M) == T0 + 2100
+    # WARN_AFTER longer than END_AFTER: the end comes first.
+    assert rules.due_at(live(), Metering(block=1800, warn_after=1000, end_after=900)) == T0 + 900
+
+
+def test_due_at_is_none_unless_live() -> None:
+    assert rules.due_at(StreamState("scheduled", None, None, None, 0), M) is None
+    assert rules.due_at(StreamState("ended", T0, None, None, 3), M) is None
+
+
+def test_before_due_at_a_check_has_nothing_to_do_and_at_it_something() -> None:
+    for state in (live(0), live(), live(warned=T0 + 600), live(heartbeat=T0 + 1500), live(3, heartbeat=T0 + 5000)):
+        due = rules.due_at(state, M)
+        assert due is not None
+        for before in (state.started_at or T0, due - 1, due - 0.001):
+            if before < due:
+                p = rules.plan(state, before, M)
+                assert (p.charges, p.warn, p.end) == ((), False, None), (state, before)
+        p = rules.plan(state, due, M)
+        assert p.charges or p.warn or p.end is not None, state
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    block=st.integers(min_value=5, max_value=40),
+    warn=st.integers(min_value=2, max_value=30),
+    end_extra=st.integers(min_value=1, max_value=30),
+    beats=st.lists(st.integers(min_value=1, max_value=300), max_size=25),
+    credits=st.integers(min_value=1, max_value=12),
+)
+def test_checking_only_at_due_at_does_what_checking_every_second_does(
+    block: int, warn: int, end_extra: int, beats: list[int], credits: int
+) -> None:
+    """A moved clock, one second at a time, for two monitors over the same seller (the
+    same heartbeats): one checks every second (the old monitor), the other only when
+    `due_at` has come. Both charge, warn and end at the same seconds."""
+    m = Metering(block=block, warn_after=warn, end_after=warn + end_extra)
+    heartbeats = set(beats)
+
+    def run(only_when_due: bool) -> list[tuple[int, str, object]]:
+        state, balance, log = live(consumed=1), credits - 1, []
+        for now in range(int(T0) + 1, int(T0) + 400):
+            if state.status != "live":
+                break
+            due = rules.due_at(state, m)
+            assert due is not None
+            t = float(now)
+            if now - int(T0) in heartbeats:  # a heartbeat's own check, then the heartbeat
+                p = rules.plan(state, t, m, heartbeat=True)
+            elif only_when_due and t < due:
+                p = rules.plan(state, t, m)
+                assert (p.charges, p.warn, p.end) == ((), False, None)
+                continue
+            else:
+                p = rules.plan(state, t, m)
+            paid = min(len(p.charges), balance)
+            balance -= paid
+            log += [(now, "charge", b.number) for b in p.charges[:paid]]
+            ending = rules.outcome(p, paid)
+            consumed = state.credits_consumed + paid
+            if ending is not None:
+                log.append((now, "end", (ending.reason, ending.at)))
+                state = StreamState("ended", state.started_at, state.last_heartbeat, state.warned_at, consumed)
+            elif p.warn:
+                log.append((now, "warn", t))
+                state = StreamState("live", state.started_at, state.last_heartbeat, t, consumed)
+            else:
+                hb = t if now - int(T0) in heartbeats else state.last_heartbeat
+                state = StreamState("live", state.started_at, hb, state.warned_at, consumed)
+        return log
+
+    assert run(only_when_due=True) == run(only_when_due=False)

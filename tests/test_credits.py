@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from api.keys import SERVICES
 from tests.conftest import Server
 from tests.credits_support import (
     BY_HAND,
@@ -469,3 +470,76 @@ async def test_metrics_count_charges_warnings_and_ends(server: Server, clock: Fa
     await assert_books_agree(server, seller, first, second)
     status, health = await server.request("GET", "/api/health", role=None)
     assert "credit_monitor" in health["jobs"]
+
+
+async def due_at(server: Server, stream_id: str) -> float | None:
+    stream = await stored(server, stream_id)
+    return None if stream.due_at is None else stream.due_at.timestamp()
+
+
+async def test_each_change_stores_when_the_stream_is_next_due_and_the_monitor_skips_the_rest(
+    server: Server, clock: FakeClock
+) -> None:
+    """Start, heartbeat, warning, charge: each stores `due_at` (next block, warning
+    point, end) in its own unit of work; a pass checks only the streams whose due_at
+    came, and the others are not even looked at."""
+    seller, other = Seller(server), Seller(server, "seller-2")
+    await seller.grant(10)
+    await other.grant(10)
+    t0 = clock.now
+    stream_id = await seller.live()
+    quiet = await other.live("Other shop")
+    assert await due_at(server, stream_id) == t0 + 10 * MINUTE  # quiet since the start: the warning point
+    clock.now = t0 + 8 * MINUTE
+    assert (await seller.heartbeat(stream_id))[0] == 200
+    assert await due_at(server, stream_id) == t0 + 18 * MINUTE
+    looked_at: list[str] = []
+    server.app[SERVICES].credits.watch(lambda check: looked_at.append(check.stream.id))
+    clock.now = t0 + 10 * MINUTE  # only the quiet stream is due (its warning)
+    assert await monitor(server) == {"checked": 1, "charged": 0, "warned": 1, "ended": 0}
+    assert looked_at == [quiet]
+    assert await due_at(server, quiet) == t0 + 15 * MINUTE  # warned: the end next
+    clock.now = t0 + 12 * MINUTE
+    assert await monitor(server) == {"checked": 0, "charged": 0, "warned": 0, "ended": 0}
+    assert looked_at == [quiet]
+    for minutes in (16, 24):
+        clock.now = t0 + minutes * MINUTE
+        assert (await seller.heartbeat(stream_id))[0] == 200
+    assert await due_at(server, stream_id) == t0 + 30 * MINUTE  # block 1 before the warning point (34)
+    clock.now = t0 + 30 * MINUTE
+    assert await monitor(server) == {"checked": 2, "charged": 1, "warned": 0, "ended": 1}  # quiet one ended at 15
+    assert await due_at(server, stream_id) == t0 + 34 * MINUTE
+    assert (await stored(server, quiet)).end_reason == "inactivity"
+    await assert_books_agree(server, seller, stream_id)
+
+
+async def test_shorter_timeouts_after_a_restart_are_met(make_server: Any, clock: FakeClock) -> None:
+    """`due_at` was stored with END_AFTER 15 minutes; the server restarts with 5 (and
+    WARN_AFTER 3): the first pass recomputes every live stream's due_at with the new
+    settings before it reads who is due, so the stream ends on the new deadline."""
+    first = await make_server(clock=clock, **SEED, **BY_HAND)
+    seller = Seller(first)
+    await seller.grant(10)
+    t0 = clock.now
+    stream_id = await seller.live()
+    clock.now = t0 + 2 * MINUTE
+    assert (await seller.heartbeat(stream_id))[0] == 200
+    assert await monitor(first) == {"checked": 0, "charged": 0, "warned": 0, "ended": 0}  # settings recorded
+    assert await due_at(first, stream_id) == t0 + 12 * MINUTE
+    await first.stop()
+    shorter = {**SEED, "stream_warn_after": 3 * MINUTE, "stream_end_after": 5 * MINUTE}
+    second = await make_server(clock=clock, **shorter, **BY_HAND)
+    clock.now = t0 + 8 * MINUTE  # quiet for 6 minutes: past the new END_AFTER
+    assert await monitor(second) == {"checked": 1, "charged": 0, "warned": 0, "ended": 1}
+    stream = await stored(second, stream_id)
+    assert stream.end_reason == "inactivity" and stream.ended_at is not None
+    assert stream.ended_at.timestamp() == t0 + 7 * MINUTE
+    # And back to the longer settings: a live stream started meanwhile gets its due_at recomputed.
+    other = Seller(second, "seller-2")
+    await other.grant(3)
+    started = clock.now
+    other_id = await other.live()
+    assert await due_at(second, other_id) == started + 3 * MINUTE
+    third = await make_server(clock=clock, **SEED, **BY_HAND)
+    assert await monitor(third) == {"checked": 0, "charged": 0, "warned": 0, "ended": 0}
+    assert await due_at(third, other_id) == started + 10 * MINUTE

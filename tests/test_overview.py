@@ -62,7 +62,7 @@ async def seed_sessions_and_streams(server: Server) -> None:
         await s.execute(
             insert(Livestream),
             [{"id": "ls-live", "user_id": "seller-1", "title": "Spring sale", "status": "live", "created_at": now,
-              "started_at": now, "credits_consumed": 2},
+              "started_at": now, "credits_consumed": 2, "due_at": now},
              {"id": "ls-ended", "user_id": "seller-2", "title": "Old sale", "status": "ended", "created_at": now,
               "started_at": now, "ended_at": now, "end_reason": "manual", "credits_consumed": 1}],
         )  # fmt: skip
@@ -214,7 +214,7 @@ async def test_the_counts_read_their_indexes(database_url: str, server: Server) 
         await s.execute(
             insert(Livestream),
             [{"id": f"ls{i}", "user_id": f"u{i}", "title": "t", "created_at": old,
-              "status": "live" if i < 3 else "ended"} for i in range(3000)],
+              "status": "live" if i < 3 else "ended", "due_at": old} for i in range(3000)],
         )  # fmt: skip
     sqlite_db = database_url.startswith("sqlite")
     async with db_of(server).begin() as s:

@@ -34,11 +34,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import WRITE_LOCK
-from db.models import Livestream, LivestreamCharge, User
+from db.models import CreditMetering, Livestream, LivestreamCharge, User
+from db.sql import is_literal
+from db.upsert import insert_for
 from domain.credits import ENDED, LIVE, SCHEDULED, EndReason, StreamState, StreamStatus
 
 L = Livestream
@@ -57,6 +59,8 @@ class Stream:
     credits_consumed: int
     last_heartbeat_at: datetime | None
     warned_at: datetime | None
+    due_at: datetime | None = None
+    """When a check can next have anything to do (`domain.credits.due_at`); None unless live."""
 
     @property
     def last_activity(self) -> datetime | None:
@@ -100,6 +104,7 @@ _COLUMNS = (
     L.credits_consumed,
     L.last_heartbeat_at,
     L.warned_at,
+    L.due_at,
 )
 
 
@@ -133,6 +138,14 @@ async def get(session: AsyncSession, stream_id: str) -> Stream | None:
     return None if row is None else _stream(row)
 
 
+async def get_listed(session: AsyncSession, stream_id: str) -> Listed | None:
+    """The stream with its owner's balance, in one read."""
+    row = (
+        await session.execute(select(*_COLUMNS, User.credits).join(User, User.id == L.user_id).where(L.id == stream_id))
+    ).first()
+    return None if row is None else _listed(row)
+
+
 async def lock_for_check(session: AsyncSession, stream_id: str) -> Stream | None:
     """The stream, locked until the unit of work ends, so that no other check, start
     or end decides from the same state at the same time.
@@ -149,32 +162,88 @@ async def lock_for_check(session: AsyncSession, stream_id: str) -> Stream | None
     return None if row is None else _stream(row)
 
 
-async def live_ids(session: AsyncSession) -> list[str]:
-    """Ids of live streams, longest-running first (a short range of the status index)."""
-    return list(await session.scalars(select(L.id).where(L.status == LIVE).order_by(L.started_at, L.id)))
-
-
-async def live(session: AsyncSession) -> list[Listed]:
-    """Live streams with their owner's balance, longest-running first, in one read (the
-    monitor decides from it which streams have anything due, and locks only those)."""
-    rows = await session.execute(
-        select(*_COLUMNS, User.credits)
-        .join(User, User.id == L.user_id)
-        .where(L.status == LIVE)
-        .order_by(L.started_at, L.id)
-    )
-    return [_listed(r) for r in rows]
-
-
 async def start(session: AsyncSession, stream_id: str, now: datetime) -> Stream | None:
-    """`scheduled` → `live` at `now`; None if the stream is unknown or not scheduled
-    (the caller answers 404 or 409). The caller then charges block 0 in the same
-    unit of work and rolls it all back if that block cannot be paid (402)."""
+    """`scheduled` → `live` at `now`, due at once (`due_at = now`, until the caller
+    sets the exact instant with `set_due`); None if the stream is unknown or not
+    scheduled (the caller answers 404 or 409). The caller then charges block 0 in
+    the same unit of work and rolls it all back if that block cannot be paid (402)."""
     return await _updated(
         session,
         update(L)
         .where(L.id == stream_id, L.status == SCHEDULED)
-        .values(status=LIVE, started_at=now, last_heartbeat_at=None, warned_at=None),
+        .values(status=LIVE, started_at=now, last_heartbeat_at=None, warned_at=None, due_at=now),
+    )
+
+
+# ------------------------------------------------------------------ what is due (the monitor)
+async def due_ids(session: AsyncSession, now: datetime) -> list[str]:
+    """Ids of the live streams whose `due_at` has come, earliest first: a range of
+    the partial index `ix_livestreams_live_due_at`, so the read costs the streams
+    that have something due, not every live stream."""
+    return list(
+        await session.scalars(select(L.id).where(is_literal(L.status, LIVE), L.due_at <= now).order_by(L.due_at, L.id))
+    )
+
+
+async def set_due(session: AsyncSession, stream_id: str, due_at: datetime) -> bool:
+    """Stores a live stream's `due_at` (inside the unit of work that changed its
+    state, under its check lock); False if it is not live."""
+    done = await session.execute(
+        update(L)
+        .where(L.id == stream_id, L.status == LIVE)
+        .values(due_at=due_at)
+        .returning(L.id)
+        .execution_options(synchronize_session=False)
+    )
+    return done.scalar() is not None
+
+
+async def set_due_many(session: AsyncSession, due: list[tuple[str, datetime]]) -> None:
+    """`set_due` for many locked live streams at once (one executemany)."""
+    if not due:
+        return
+    t = Livestream.__table__
+    assert isinstance(t, Table)
+    await session.execute(
+        update(t).where(t.c.id == bindparam("b_id"), is_literal(t.c.status, LIVE)).values(due_at=bindparam("b_due")),
+        [{"b_id": stream_id, "b_due": at} for stream_id, at in due],
+    )
+
+
+async def lock_live_batch(session: AsyncSession, after: str, limit: int) -> list[Stream]:
+    """Up to `limit` live streams with ids after `after`, in id order, locked until the
+    unit ends (FOR UPDATE; SQLite: open it with `begin_write`), for `set_due` after a
+    change of the metering settings. Locks are taken in id order, streams only, so a
+    batch cannot deadlock with a check (stream → user → charge) or another batch."""
+    rows = await session.execute(
+        select(*_COLUMNS).where(is_literal(L.status, LIVE), L.id > after).order_by(L.id).limit(limit).with_for_update()
+    )
+    return [_stream(r) for r in rows]
+
+
+MeteringStamp = tuple[float, float, float]
+"""(block, warn_after, end_after) in seconds."""
+
+
+async def metering_stamp(session: AsyncSession) -> MeteringStamp | None:
+    """The settings the stored `due_at` were computed with (None: never recorded)."""
+    row = (
+        await session.execute(
+            select(CreditMetering.block, CreditMetering.warn_after, CreditMetering.end_after).where(
+                CreditMetering.id == 1
+            )
+        )
+    ).first()
+    return None if row is None else (float(row[0]), float(row[1]), float(row[2]))
+
+
+async def set_metering_stamp(session: AsyncSession, stamp: MeteringStamp, now: datetime) -> None:
+    block, warn_after, end_after = stamp
+    values = {"block": block, "warn_after": warn_after, "end_after": end_after, "updated_at": now}
+    await session.execute(
+        insert_for(session, CreditMetering)
+        .values(id=1, **values)
+        .on_conflict_do_update(index_elements=["id"], set_=values)
     )
 
 
