@@ -11,9 +11,10 @@ from api.errors import ApiError, bad_request
 from domain.ids import MAX_ID_LENGTH
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object; 400 for malformed JSON, 413 past 64 KiB."""
-    raw = await request.read()  # raises HTTPRequestEntityTooLarge past client_max_size
+async def json_object(request: web.Request, max_bytes: int | None = None) -> dict[str, Any]:
+    """The body as a JSON object; 400 for malformed JSON, 413 past 64 KiB (or `max_bytes`,
+    for an endpoint whose largest valid body is larger)."""
+    raw = await _read(request, max_bytes)
     if not raw:
         raise ApiError(400, "The request body must be a JSON object", details={"body": "empty"})
     return _object(raw)
@@ -24,6 +25,15 @@ async def optional_json_object(request: web.Request) -> dict[str, Any]:
     heartbeat that has nothing to say); a body that is there must still be an object."""
     raw = await request.read()
     return _object(raw) if raw.strip() else {}
+
+
+async def _read(request: web.Request, max_bytes: int | None) -> bytes:
+    if max_bytes is None:
+        return await request.read()  # raises HTTPRequestEntityTooLarge past client_max_size
+    try:
+        return await request.clone(client_max_size=max_bytes).read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, f"The request body is larger than {max_bytes // 1024} KiB") from None
 
 
 def _object(raw: bytes) -> dict[str, Any]:
