@@ -10,7 +10,7 @@ from api import schemas
 from api.errors import bad_request
 from api.keys import SERVICES
 from api.routing import ADMIN, Reply, RouteTable, roles
-from api.validation import MAX_ID_LENGTH, json_object
+from api.validation import MAX_ID_LENGTH, NUL, json_object
 from domain import activity as rules
 from services.activity import Event
 
@@ -29,8 +29,8 @@ def check_event(raw: Any, now: float) -> Event | str:
     if not isinstance(raw, dict):
         return "an event must be an object {user_id, ts, kind}"
     user_id = raw.get("user_id")
-    if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > MAX_ID_LENGTH:
-        return f"user_id is required and must be a non-empty string of at most {MAX_ID_LENGTH} characters"
+    if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > MAX_ID_LENGTH or NUL in user_id:
+        return f"user_id is required and must be a non-empty string of at most {MAX_ID_LENGTH} characters, without NUL"
     kind = raw.get("kind")
     if kind is not None and (not isinstance(kind, str) or len(kind) > MAX_KIND_LENGTH):
         return f"kind must be a string of at most {MAX_KIND_LENGTH} characters"

@@ -14,7 +14,7 @@ from aiohttp import web
 from api import schemas
 from api.keys import SERVICES
 from api.routing import ADMIN, CRON, Reply, RouteTable
-from api.validation import optional_json_object, query_int
+from api.validation import optional_json_object, optional_query_str, query_int
 from domain.attendance import STATUSES
 from services.attendance import MAX_QUERY_LENGTH
 from services.attendance_rows import Window
@@ -55,7 +55,7 @@ def _window(request: web.Request) -> Window:
     query={
         "status": {"schema": {"enum": list(STATUSES)}, "description": "only sessions of this status"},
         "q": {
-            "schema": {"type": "string", "maxLength": MAX_QUERY_LENGTH},
+            "schema": schemas.text(MAX_QUERY_LENGTH, required=False),
             "description": "case-insensitive literal substring of the student's, meeting's or teacher's name",
         },
         **schemas.page_query(PAGE_DEFAULT, PAGE_MAX),
@@ -64,7 +64,7 @@ def _window(request: web.Request) -> Window:
 )
 async def list_sessions(request: web.Request) -> web.Response:
     status = request.query.get("status") or None
-    q = request.query.get("q") or None
+    q = optional_query_str(request, "q", MAX_QUERY_LENGTH)
     limit = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
     offset = query_int(request, "offset", 0, 0, 2**31 - 1)
     count, results = await request.app[SERVICES].attendance.page(status=status, q=q, limit=limit, offset=offset)

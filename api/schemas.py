@@ -72,20 +72,22 @@ STRING_OR_NULL = nullable(STRING)
 ID: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
 """An identifier as answered (user, conversation, session, meeting, stream)."""
 
-NON_BLANK = r"\S"
-"""Required strings must hold something other than whitespace."""
+NO_NUL = r"^[^\x00]*$"
+"""No request text holds NUL (`api.validation.NUL`)."""
+NON_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+"""Required strings also hold something other than whitespace."""
 
 
 def text(max_length: int = MAX_ID_LENGTH, *, required: bool = True) -> Schema:
     """A request string: required ones non-empty and not only whitespace (as
-    `api.validation.required_str` checks), each at most `max_length` characters."""
+    `api.validation.required_str` checks), each at most `max_length` characters, no NUL."""
     if required:
         return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NON_BLANK}
-    return {"type": "string", "maxLength": max_length}
+    return {"type": "string", "maxLength": max_length, "pattern": NO_NUL}
 
 
-PATH_ID: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
-"""A path segment id (`api.validation.path_id`)."""
+PATH_ID: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": NO_NUL}
+"""A path segment id, or an id in a query or a list (`api.validation.path_id`)."""
 
 
 def page_query(default: int, maximum: int, minimum: int = 1) -> dict[str, dict[str, Any]]:

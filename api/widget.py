@@ -9,7 +9,7 @@ from api.errors import bad_request
 from api.keys import SERVICES
 from api.policy import caller
 from api.routing import Reply, RouteTable, roles
-from api.validation import MAX_ID_LENGTH, json_object, query_str
+from api.validation import MAX_ID_LENGTH, NUL, json_object, query_str
 from services.widget.conversations import BATCH_LIMIT
 
 routes = RouteTable("widget")
@@ -50,6 +50,8 @@ async def batch_presence(request: web.Request) -> web.Response:
     ids = body.get("conversationIds")
     if not isinstance(ids, list) or not all(isinstance(i, str) and 0 < len(i) <= MAX_ID_LENGTH for i in ids):
         raise bad_request("conversationIds", "conversationIds must be a list of non-empty strings")
+    if any(NUL in i for i in ids):
+        raise bad_request("conversationIds", "conversationIds must not contain NUL characters")
     if len(ids) > BATCH_LIMIT:
         raise bad_request("conversationIds", f"conversationIds may hold at most {BATCH_LIMIT} ids")
     presence, missing = await request.app[SERVICES].conversations.batch(caller(request), ids)

@@ -166,3 +166,27 @@ async def test_schemathesis_finds_the_rate_limit_documented(make_server: Any, tm
     )
     status, metrics = await server.request("GET", "/metrics", role=None)
     assert status == 200 and 'status="429"' in metrics, "the run never met the rate limit"
+
+
+async def test_nul_characters_are_refused_not_stored(server: Server) -> None:
+    """PostgreSQL's text cannot hold NUL: every string that is stored or searched refuses
+    it with 400 naming the field (the schema says so), on SQLite alike, instead of a 500."""
+    conversation = {"companyId": "co-1", "platform": "WIDGET", "sessionId": "s-1"}
+    refused = [
+        ("PUT", "/api/conversations/c%00", "service", {"json": conversation}, "id"),
+        ("PUT", "/api/conversations/c1", "service", {"json": {**conversation, "companyId": "co\x00"}}, "companyId"),
+        ("PUT", "/api/conversations/c1", "service", {"json": {**conversation, "customerName": "\x00"}}, "customerName"),
+        ("GET", "/api/widget/presence?conversationId=c%00", "admin", {}, "conversationId"),
+        ("POST", "/api/widget/presence/batch", "admin", {"json": {"conversationIds": ["\x00"]}}, "conversationIds"),
+        ("GET", "/api/admin/sessions?q=%00", "admin", {}, "q"),
+        ("GET", "/api/users/admin/users/u%00/online-status/", "admin", {}, "id"),
+        ("POST", "/api/livestreams/", "user", {"json": {"title": "live\x00"}}, "title"),
+        ("GET", "/api/livestreams/x%00/", "user", {}, "id"),
+        ("POST", "/api/admin/meetings/m1/links", "admin", {"json": {"studentId": "\x00"}}, "studentId"),
+    ]
+    for method, path, role, kw, field in refused:
+        status, body = await server.request(method, path, role=role, company="co-1", **kw)
+        assert status == 400 and field in body["details"], (method, path, status, body)
+    events = {"events": [{"user_id": "u\x00", "ts": "2026-11-23T09:30:00.000Z"}]}
+    status, body = await server.request("POST", "/api/activity/events", role="service", json=events)
+    assert status == 202 and body["accepted"] == 0 and "NUL" in body["rejected"][0]["error"], body
