@@ -63,7 +63,7 @@ def _window(request: web.Request) -> Window:
     responses={200: Reply("a page of sessions", schemas.page_of(schemas.SESSION_ROW))},
 )
 async def list_sessions(request: web.Request) -> web.Response:
-    status = request.query.get("status") or None
+    status = request.query.get("status")  # given, it must be one of them (empty is not)
     q = optional_query_str(request, "q", MAX_QUERY_LENGTH)
     limit = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
     offset = query_int(request, "offset", 0, 0, 2**31 - 1)

@@ -176,7 +176,7 @@ async def charges(request: web.Request) -> web.Response:
     responses={200: Reply("a page of streams", schemas.page_of(schemas.ADMIN_STREAM))},
 )
 async def admin_list(request: web.Request) -> web.Response:
-    status = request.query.get("status") or None
+    status = request.query.get("status")  # given, it must be one of them (empty is not)
     if status is not None and status not in STREAM_STATUSES:
         raise bad_request("status", f"status must be one of {', '.join(STREAM_STATUSES)}")
     limit = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)

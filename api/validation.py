@@ -104,7 +104,7 @@ def optional_query_str(request: web.Request, name: str, max_length: int) -> str 
 
 def query_int(request: web.Request, name: str, default: int, minimum: int, maximum: int) -> int:
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:  # given but empty is not an integer: 400, as the schema says
         return default
     try:
         value = int(raw)

@@ -314,6 +314,8 @@ async def test_real_answers_match_their_documented_schemas(server: Server) -> No
     await api.call("POST", "/api/livestreams/{id}/check_credits/", 200, path=sid, **user)
     assert len((await api.call("GET", "/api/livestreams/{id}/charges/", 200, path=sid, **user))["charges"]) == 1
     await api.call("GET", "/api/admin/livestreams", 200, query="?status=live")
+    await api.call("GET", "/api/admin/livestreams", 400, query="?limit=")  # given, it must be an integer
+    await api.call("GET", "/api/admin/sessions", 400, query="?status=")  # given, it must be one of them
     await api.call("GET", "/api/admin/overview", 200)
     await api.call("PATCH", "/api/livestreams/end/{id}/", 200, path=sid, **user)
     await api.call("PATCH", "/api/livestreams/end/{id}/", 409, path=sid, **user)
