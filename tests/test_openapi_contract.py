@@ -134,6 +134,7 @@ async def contract_server(make_server: Any) -> Server:
     return await make_server(rate_limit=0, cron_secret=CRON_SECRET)
 
 
+@pytest.mark.timeout(4 * RUN_TIMEOUT)  # four runs of about 10-15 s each on 2 idle cores
 async def test_schemathesis_finds_nothing_as_any_caller(contract_server: Server, tmp_path: Path) -> None:
     server = contract_server
     secrets = await seed(server)
@@ -150,6 +151,7 @@ async def test_schemathesis_finds_nothing_as_any_caller(contract_server: Server,
     print("schemathesis runs, seconds:", {name: round(s, 1) for name, s in took.items()})
 
 
+@pytest.mark.timeout(RUN_TIMEOUT)
 async def test_schemathesis_finds_the_rate_limit_documented(make_server: Any, tmp_path: Path) -> None:
     """A limit of one request a second: after the first two, the user's requests meet
     the limiter, and each 429 must be as documented (RateLimited, Retry-After)."""
@@ -346,3 +348,20 @@ async def test_real_answers_match_their_documented_schemas(server: Server) -> No
     }
     # The cron sweep's success needs PRESENCE_CRON_SECRET, which this server has not (the fuzzing run has).
     assert successes - api.checked == {("POST", "/api/cron/session-timeout", 200)}
+
+
+async def test_a_malformed_request_is_one_warning_line_not_a_traceback(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """schemathesis probes headers with NUL: aiohttp refuses the request (400) before any
+    handler, and the log says so in one line, so a client cannot flood it with tracebacks."""
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Probe: a\x00b\r\n\r\n")
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    assert answer.split(b" ", 2)[1] == b"400", answer[:200]
+    records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert records and all(r.levelname == "WARNING" and r.exc_info is None for r in records), records
+    assert "Malformed request from" in records[0].getMessage(), records[0].getMessage()
