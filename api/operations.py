@@ -108,7 +108,8 @@ def _responses(e: Endpoint, has_params: bool) -> dict[str, Any]:
 
 def operation(e: Endpoint, tag: str) -> dict[str, Any]:
     params = _parameters(e)
-    op: dict[str, Any] = {"tags": [tag], "summary": e.summary, "operationId": e.handler.__name__}
+    # Unique across the document, as OpenAPI requires (three handlers are named `heartbeat`).
+    op: dict[str, Any] = {"tags": [tag], "summary": e.summary, "operationId": f"{tag}_{e.handler.__name__}"}
     if params:
         op["parameters"] = params
     if e.access.scheme:
