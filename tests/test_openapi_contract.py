@@ -15,6 +15,13 @@ cases would only meet the limiter); one more run, as a user on a server whose
 limit is one request a second, checks the 429 answers themselves (their schema
 and Retry-After).
 
+Credentials come per security scheme (schemathesis.toml `[auth.openapi.*]`): the
+identity's token for `bearer`, the cron secret for `cron` (the server has one, so
+the sweep runs) and a real attendance session's secret for `session`. The runs
+share one server and database, one after another, so what the service and admin
+runs create (conversations, meetings, grants) is there for the next; each test
+starts on an empty database.
+
 What the checks accept beyond schemathesis' defaults, each a status the schema
 documents and SPEC.md prescribes, none a way around a finding:
 - a body over the size limit is refused with 413 (§2): a refusal of a request
