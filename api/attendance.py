@@ -11,10 +11,10 @@ import logging
 
 from aiohttp import web
 
+from api import schemas
 from api.keys import SERVICES
-from api.routing import ADMIN, CRON, RouteTable
-from api.sessions import SESSION_ROW
-from api.validation import query_int
+from api.routing import ADMIN, CRON, Reply, RouteTable
+from api.validation import optional_json_object, optional_query_str, query_int
 from domain.attendance import STATUSES
 from services.attendance import MAX_QUERY_LENGTH
 from services.attendance_rows import Window
@@ -29,8 +29,12 @@ CHUNK_BYTES = 64 * 1024
 """The CSV is sent in chunks of about this size."""
 
 WINDOW_QUERY = {
-    "from": {"required": True, "schema": {"type": "string", "format": "date"}, "description": "first UTC day"},
-    "to": {"required": True, "schema": {"type": "string", "format": "date"}, "description": "UTC day after the last"},
+    "from": {"required": True, "schema": schemas.DAY, "description": "first UTC day"},
+    "to": {
+        "required": True,
+        "schema": schemas.DAY,
+        "description": "UTC day after the last (on or before `from`: an empty window)",
+    },
 }
 NO_BODY = {"type": "object", "description": "nothing is read from it: send {} or no body at all"}
 SWEEP_SUMMARY = (
@@ -40,7 +44,7 @@ SWEEP_SUMMARY = (
 
 
 def _window(request: web.Request) -> Window:
-    return request.app[SERVICES].attendance.window(request.query.get("from"), request.query.get("to"))
+    return request.app[SERVICES].attendance.window(request.query.get("from"), request.query.get("to"), empty_ok=True)
 
 
 @routes.get(
@@ -51,17 +55,16 @@ def _window(request: web.Request) -> Window:
     query={
         "status": {"schema": {"enum": list(STATUSES)}, "description": "only sessions of this status"},
         "q": {
-            "schema": {"type": "string", "maxLength": MAX_QUERY_LENGTH},
+            "schema": schemas.text(MAX_QUERY_LENGTH, required=False),
             "description": "case-insensitive literal substring of the student's, meeting's or teacher's name",
         },
-        "limit": {"schema": {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": PAGE_DEFAULT}},
-        "offset": {"schema": {"type": "integer", "minimum": 0, "default": 0}},
+        **schemas.page_query(PAGE_DEFAULT, PAGE_MAX),
     },
-    responses={200: f'{{"count", "results": [{SESSION_ROW}]}}'},
+    responses={200: Reply("a page of sessions", schemas.page_of(schemas.SESSION_ROW))},
 )
 async def list_sessions(request: web.Request) -> web.Response:
-    status = request.query.get("status") or None
-    q = request.query.get("q") or None
+    status = request.query.get("status")  # given, it must be one of them (empty is not)
+    q = optional_query_str(request, "q", MAX_QUERY_LENGTH)
     limit = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
     offset = query_int(request, "offset", 0, 0, 2**31 - 1)
     count, results = await request.app[SERVICES].attendance.page(status=status, q=q, limit=limit, offset=offset)
@@ -75,9 +78,8 @@ async def list_sessions(request: web.Request) -> web.Response:
     access=ADMIN,
     query=WINDOW_QUERY,
     responses={
-        200: '{"from", "to", "teachers": [{"teacherId", "teacherName", "sessions", "minutes"}], '
-        '"meetings": [{"meetingId", "meetingTitle", "sessions", "minutes"}]}',
-        400: "from or to is not an ISO date, or from is after to; `details` names the field",
+        200: Reply("sessions and minutes per teacher and per meeting", schemas.SUMMARY),
+        400: "from or to is not an ISO date; `details` names the field",
     },
 )
 async def sessions_summary(request: web.Request) -> web.Response:
@@ -92,9 +94,13 @@ async def sessions_summary(request: web.Request) -> web.Response:
     access=ADMIN,
     query=WINDOW_QUERY,
     responses={
-        200: "text/csv with the header session_id,meeting_id,meeting_title,teacher_id,teacher_name,"
-        "student_id,student_name,clicked_at,ended_at,status,duration_minutes",
-        400: "from or to is not an ISO date, or from is after to; `details` names the field",
+        200: Reply(
+            "text/csv with the header session_id,meeting_id,meeting_title,teacher_id,teacher_name,"
+            "student_id,student_name,clicked_at,ended_at,status,duration_minutes",
+            {"type": "string"},
+            media_type="text/csv",
+        ),
+        400: "from or to is not an ISO date; `details` names the field",
     },
 )
 async def sessions_export(request: web.Request) -> web.StreamResponse:
@@ -131,6 +137,7 @@ async def sessions_export(request: web.Request) -> web.StreamResponse:
 
 
 async def _sweep(request: web.Request) -> web.Response:
+    await optional_json_object(request)  # nothing is read from it, but it must be what it says
     ended = await request.app[SERVICES].jobs.run("session_timeout", reraise=True)
     return web.json_response({"ended": int(ended)})
 
@@ -141,7 +148,7 @@ async def _sweep(request: web.Request) -> web.Response:
     access=ADMIN,
     body=NO_BODY,
     body_required=False,
-    responses={200: '{"ended": N}'},
+    responses={200: Reply("how many sessions the sweep ended", schemas.ENDED)},
 )
 async def admin_auto_timeout(request: web.Request) -> web.Response:
     return await _sweep(request)
@@ -154,7 +161,10 @@ async def admin_auto_timeout(request: web.Request) -> web.Response:
     activity=False,
     body=NO_BODY,
     body_required=False,
-    responses={200: '{"ended": N}', 503: "PRESENCE_CRON_SECRET is unset: the cron endpoints are off"},
+    responses={
+        200: Reply("how many sessions the sweep ended", schemas.ENDED),
+        503: "PRESENCE_CRON_SECRET is unset (the cron endpoints are off), or storage is unavailable",
+    },
 )
 async def cron_session_timeout(request: web.Request) -> web.Response:
     return await _sweep(request)

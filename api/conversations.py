@@ -6,8 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
+from api import schemas
 from api.keys import SERVICES
-from api.routing import RouteTable, roles
+from api.routing import Reply, RouteTable, roles
 from api.validation import json_object, one_of, optional_str, path_id, required_str
 from db.models import Conversation
 from domain.clock import iso_dt
@@ -37,13 +38,17 @@ def conversation_json(c: Conversation) -> dict[str, Any]:
         "type": "object",
         "required": ["companyId", "platform", "sessionId"],
         "properties": {
-            "companyId": {"type": "string"},
+            "companyId": schemas.text(),
             "platform": {"enum": list(PLATFORMS)},
-            "sessionId": {"type": "string"},
-            "customerName": {"type": ["string", "null"]},
+            "sessionId": schemas.text(),
+            "customerName": schemas.nullable(schemas.text(required=False)),
         },
     },
-    responses={200: "updated", 201: "created", 409: "companyId differs from the stored one"},
+    responses={
+        200: Reply("updated", schemas.CONVERSATION),
+        201: Reply("created", schemas.CONVERSATION),
+        409: "companyId differs from the stored one",
+    },
 )
 async def put_conversation(request: web.Request) -> web.Response:
     conversation_id = path_id(request)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api import schemas
 from api.keys import SERVICES
 from api.policy import caller
-from api.routing import ADMIN, PEOPLE, RouteTable
+from api.routing import ADMIN, PEOPLE, Reply, RouteTable
 from api.validation import json_object, path_id
 from domain.credits import MAX_CREDITS, low_credits
 
@@ -22,7 +23,10 @@ routes = RouteTable("credits")
         "required": ["amount"],
         "properties": {"amount": {"type": "integer", "minimum": 1, "maximum": MAX_CREDITS}},
     },
-    responses={200: '{"user_id", "remaining_credits"}'},
+    responses={
+        200: Reply("the new balance", schemas.GRANTED),
+        409: "the balance would pass what it can hold; nothing was granted",
+    },
 )
 async def grant(request: web.Request) -> web.Response:
     user_id = path_id(request)
@@ -35,7 +39,7 @@ async def grant(request: web.Request) -> web.Response:
     "/api/users/me/credits",
     "The caller's remaining credits",
     access=PEOPLE,
-    responses={200: '{"remaining_credits", "low_credits"}'},
+    responses={200: Reply("the balance", schemas.BALANCE)},
 )
 async def my_credits(request: web.Request) -> web.Response:
     remaining = await request.app[SERVICES].credits.balance(caller(request).sub)

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
 from services import errors as service
@@ -91,6 +92,25 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             return web.json_response({"error": away}, status=503, headers={"Retry-After": "1"})
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response({"error": "Internal server error"}, status=500)
+
+
+class MalformedRequests(logging.Filter):
+    """aiohttp answers 400 to a request it cannot parse (a NUL or a newline in a header,
+    a line too long) and logs it as an ERROR with a traceback: the client's fault, which
+    any client can repeat at will to flood the log. One WARNING line instead, naming why."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg, record.args = "Malformed request from %s: %s", (remote, " ".join(exc.message.split())[:200])
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+MALFORMED_REQUESTS = MalformedRequests()
+"""Installed on `aiohttp.server` by `presence.app.create_app` (once: a logger keeps one of each filter)."""
 
 
 def _first_line(e: BaseException) -> str:

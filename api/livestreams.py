@@ -14,10 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
+from api import schemas
 from api.errors import bad_request
 from api.keys import SERVICES
 from api.policy import caller
-from api.routing import ADMIN, PEOPLE, RouteTable, roles
+from api.routing import ADMIN, PEOPLE, Reply, RouteTable, roles
 from api.validation import json_object, path_id, query_int, required_str
 from domain.clock import iso_dt
 from domain.credits import STREAM_STATUSES
@@ -28,7 +29,7 @@ routes = RouteTable("livestreams")
 TITLE_MAX_LENGTH = 200
 PAGE_DEFAULT = 50
 PAGE_MAX = 500
-STREAM_SHAPE = '{"id", "title", "status", "started_at", "ended_at", "end_reason", "credits_consumed", "last_activity"}'
+STREAM = Reply("the stream", schemas.STREAM)
 
 
 def check_body(figures: StreamFigures) -> dict[str, Any]:
@@ -46,8 +47,8 @@ def check_body(figures: StreamFigures) -> dict[str, Any]:
     "/api/livestreams/",
     "Creates a livestream of the caller (role user), status scheduled",
     access=roles("user"),
-    body={"type": "object", "required": ["title"], "properties": {"title": {"type": "string"}}},
-    responses={201: f"the stream: {STREAM_SHAPE}"},
+    body={"type": "object", "required": ["title"], "properties": {"title": schemas.text(TITLE_MAX_LENGTH)}},
+    responses={201: Reply("the stream, status scheduled", schemas.STREAM)},
 )
 async def create(request: web.Request) -> web.Response:
     title = required_str(await json_object(request), "title", TITLE_MAX_LENGTH).strip()
@@ -59,7 +60,7 @@ async def create(request: web.Request) -> web.Response:
     "/api/livestreams/{id}/",
     "One livestream (its owner or an admin)",
     access=PEOPLE,
-    responses={200: STREAM_SHAPE, 403: "another seller's stream", 404: "unknown stream"},
+    responses={200: STREAM, 403: "another seller's stream", 404: "unknown stream"},
 )
 async def get(request: web.Request) -> web.Response:
     figures = await request.app[SERVICES].credits.get(caller(request), path_id(request))
@@ -71,11 +72,11 @@ async def get(request: web.Request) -> web.Response:
     "Starts a scheduled livestream (its owner), paying its first block",
     access=PEOPLE,
     responses={
-        200: STREAM_SHAPE,
-        402: '{"error": "Insufficient credits"}',
+        200: STREAM,
+        402: "Insufficient credits",
         403: "another seller's stream",
         404: "unknown stream",
-        409: "already live or ended",
+        409: Reply("already live or ended", schemas.STREAM_CONFLICT),
     },
 )
 async def start(request: web.Request) -> web.Response:
@@ -89,8 +90,11 @@ async def start(request: web.Request) -> web.Response:
     access=PEOPLE,
     activity=False,
     responses={
-        200: '{"message", "last_activity", "remaining_credits", "credits_consumed", "low_credits"}',
-        400: '{"error": "Livestream is not currently live", "reason", "status"}',
+        200: Reply("the heartbeat is recorded", schemas.STREAM_HEARTBEAT),
+        400: Reply(
+            "the stream is not live (`reason`, `status`), or the id is not one",
+            {"anyOf": [schemas.STREAM_NOT_LIVE, schemas.ERROR]},
+        ),
         403: "another seller's stream",
         404: "unknown stream",
     },
@@ -113,8 +117,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     "Charges every block due, then answers the figures (its owner or an admin)",
     access=PEOPLE,
     responses={
-        200: '{"message", "livestream_ended", "remaining_credits", "credits_consumed", '
-        '"time_until_next_deduction_minutes", "low_credits"}',
+        200: Reply("the figures after charging", schemas.CREDITS_CHECKED),
         403: "another seller's stream",
         404: "unknown stream",
     },
@@ -128,7 +131,12 @@ async def check_credits(request: web.Request) -> web.Response:
     "/api/livestreams/end/{id}/",
     "Ends the livestream (its owner): blocks due are charged first; reason manual",
     access=PEOPLE,
-    responses={200: STREAM_SHAPE, 403: "another seller's stream", 404: "unknown stream", 409: "already ended"},
+    responses={
+        200: STREAM,
+        403: "another seller's stream",
+        404: "unknown stream",
+        409: Reply("already ended", schemas.STREAM_CONFLICT),
+    },
 )
 async def end(request: web.Request) -> web.Response:
     figures = await request.app[SERVICES].credits.end(caller(request), path_id(request))
@@ -140,8 +148,7 @@ async def end(request: web.Request) -> web.Response:
     "The stream's statement, oldest block first (its owner or an admin)",
     access=PEOPLE,
     responses={
-        200: '{"livestream_id", "charges": [{"block", "credits", "charged_at", "block_starts_at"}], '
-        '"credits_consumed"}',
+        200: Reply("the statement", schemas.STATEMENT),
         403: "another seller's stream",
         404: "unknown stream",
     },
@@ -162,13 +169,14 @@ async def charges(request: web.Request) -> web.Response:
     f"Livestreams, newest first (?status=scheduled|live|ended; ?limit= default {PAGE_DEFAULT}, "
     f"at most {PAGE_MAX}; ?offset=)",
     access=ADMIN,
-    responses={
-        200: '{"count", "results": [stream + "user_id", "remaining_credits", '
-        '"time_until_next_deduction_minutes", "next_block_at"]}'
+    query={
+        "status": {"schema": {"enum": list(STREAM_STATUSES)}, "description": "only streams of this status"},
+        **schemas.page_query(PAGE_DEFAULT, PAGE_MAX),
     },
+    responses={200: Reply("a page of streams", schemas.page_of(schemas.ADMIN_STREAM))},
 )
 async def admin_list(request: web.Request) -> web.Response:
-    status = request.query.get("status") or None
+    status = request.query.get("status")  # given, it must be one of them (empty is not)
     if status is not None and status not in STREAM_STATUSES:
         raise bad_request("status", f"status must be one of {', '.join(STREAM_STATUSES)}")
     limit = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)

@@ -6,9 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
+from api import schemas
 from api.errors import bad_request
 from api.keys import SERVICES
-from api.routing import ADMIN, RouteTable
+from api.routing import ADMIN, Reply, RouteTable
 from api.validation import json_object, optional_str, path_id, required_str
 from db.queries.attendance import MeetingRow
 from domain.activity import parse_iso
@@ -17,7 +18,12 @@ from domain.clock import iso, iso_dt
 
 routes = RouteTable("meetings")
 
-MEETING_SHAPE = '{"id", "title", "zoomUrl", "teacherId", "teacherName", "startsAt", "createdAt", "updatedAt"}'
+ZOOM_URL = {
+    "type": "string",
+    "maxLength": MAX_URL_LENGTH,
+    # domain.attendance.meeting_url_problem: http(s)://, zoommtg: or zoomus:, no spaces or control characters
+    "pattern": r"^\s*(?:[hH][tT][tT][pP][sS]?://|[zZ][oO][oO][mM](?:[mM][tT][gG]|[uU][sS]):)[^\s\x00-\x1f]*\s*$",
+}
 
 
 def meeting_json(m: MeetingRow) -> dict[str, Any]:
@@ -51,14 +57,14 @@ def optional_time(body: dict[str, Any], field: str) -> float | None:
         "type": "object",
         "required": ["title", "zoomUrl", "teacherId"],
         "properties": {
-            "title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE_LENGTH},
-            "zoomUrl": {"type": "string", "maxLength": MAX_URL_LENGTH},
-            "teacherId": {"type": "string", "minLength": 1},
-            "teacherName": {"type": ["string", "null"]},
-            "startsAt": {"type": ["string", "null"], "format": "date-time"},
+            "title": schemas.text(MAX_TITLE_LENGTH),
+            "zoomUrl": ZOOM_URL,
+            "teacherId": schemas.text(),
+            "teacherName": schemas.nullable(schemas.text(required=False)),
+            "startsAt": schemas.nullable(schemas.TIME_IN),
         },
     },
-    responses={200: f"updated: {MEETING_SHAPE}", 201: f"created: {MEETING_SHAPE}"},
+    responses={200: Reply("updated", schemas.MEETING), 201: Reply("created", schemas.MEETING)},
 )
 async def put_meeting(request: web.Request) -> web.Response:
     meeting_id = path_id(request)
@@ -83,7 +89,7 @@ async def put_meeting(request: web.Request) -> web.Response:
     "/api/admin/meetings/{id}",
     "One stored meeting",
     access=ADMIN,
-    responses={200: MEETING_SHAPE, 404: "unknown meeting"},
+    responses={200: Reply("the meeting", schemas.MEETING), 404: "unknown meeting"},
 )
 async def get_meeting(request: web.Request) -> web.Response:
     meeting = await request.app[SERVICES].attendance.meeting(path_id(request))
@@ -98,9 +104,12 @@ async def get_meeting(request: web.Request) -> web.Response:
     body={
         "type": "object",
         "required": ["studentId"],
-        "properties": {"studentId": {"type": "string", "minLength": 1}, "studentName": {"type": ["string", "null"]}},
+        "properties": {
+            "studentId": schemas.text(),
+            "studentName": schemas.nullable(schemas.text(required=False)),
+        },
     },
-    responses={201: '{"url", "expiresAt"}', 404: "unknown meeting"},
+    responses={201: Reply("the link", schemas.LINK), 404: "unknown meeting"},
 )
 async def create_link(request: web.Request) -> web.Response:
     meeting_id = path_id(request)

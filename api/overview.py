@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api import schemas
 from api.keys import SERVICES
-from api.routing import ADMIN, RouteTable
+from api.routing import ADMIN, Reply, RouteTable
 from api.validation import query_int
 from services.overview import RECENT_DEFAULT, RECENT_MAX
 
@@ -19,13 +20,13 @@ routes = RouteTable("overview")
     "Counts are read on indexes (customers: O(1) in the presence store); the database part "
     "is at most one second old.",
     access=ADMIN,
-    responses={
-        200: '{"as_of", "customers": {"online", "recent": [{"conversationId", "customerName", "companyId", '
-        '"onlineSince"}]}, "users": {"online", "recent": [{"user_id", "name", "last_seen"}]}, '
-        '"sessions": {"live", "recent": [{"id", "meetingId", "meetingTitle", "teacherName", "studentId", '
-        '"studentName", "clickedAt", "lastActivityAt"}]}, "streams": {"live", "recent": [{"id", "title", '
-        '"user_id", "owner_name", "started_at", "credits_consumed", "remaining_credits"}]}}'
+    query={
+        "limit": {
+            "schema": {"type": "integer", "minimum": 0, "maximum": RECENT_MAX, "default": RECENT_DEFAULT},
+            "description": "how many of the latest of each part",
+        }
     },
+    responses={200: Reply("counts and the latest of each part", schemas.OVERVIEW)},
 )
 async def overview(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", RECENT_DEFAULT, 0, RECENT_MAX)

@@ -8,7 +8,7 @@ Handlers never check roles themselves.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -48,6 +48,22 @@ CRON = Access("cron")
 
 
 @dataclass(frozen=True, slots=True)
+class Reply:
+    """One answer an endpoint gives, for the OpenAPI document: what it means and
+    the schema of its body (`media_type`); `headers` it always carries."""
+
+    description: str
+    schema: Mapping[str, Any] | None = None
+    """None: the JSON error object of §2 (`Error`); only for statuses of 400 and up."""
+    media_type: str = "application/json"
+    headers: tuple[str, ...] = ()
+
+
+Responses = Mapping[int, "Reply | str"]
+"""Status -> its answer; a bare string is the description of an error (`Error` body)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     method: str
     path: str
@@ -63,9 +79,22 @@ class Endpoint:
     body_required: bool = True
     """False where no body (or `{}`) is as good as one: the body schema is then optional."""
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Query parameters, for the OpenAPI document: name -> {"schema", "description"}."""
-    responses: dict[int, str] = field(default_factory=dict)
+    """Query parameters, for the OpenAPI document: name -> {"schema", "description"?, "required"?}."""
+    responses: Responses = field(default_factory=dict)
+    """Every answer of the endpoint itself; `api.operations` adds those of the policy
+    (401, 403, 429), of a body (400, 413), of parameters (400) and of storage (503)."""
+    storage: bool = True
+    """The handler reads or writes storage, so it answers 503 while storage is down."""
     document: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.document:
+            return
+        if not any(200 <= code < 300 for code in self.responses):
+            raise ValueError(f"{self.method} {self.path}: declare its success answer (a Reply with a schema)")
+        for code, reply in self.responses.items():
+            if code < 400 and not (isinstance(reply, Reply) and reply.schema is not None):
+                raise ValueError(f"{self.method} {self.path}: answer {code} needs a Reply with its schema")
 
 
 class RouteTable:

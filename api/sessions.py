@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api import schemas
 from api.keys import SERVICES
 from api.pages import html_page, render_tracking_error, render_tracking_page
 from api.policy import BEARER
-from api.routing import PUBLIC, SESSION, RouteTable
+from api.routing import PUBLIC, SESSION, Reply, RouteTable
 from api.validation import optional_json_object, path_id
 from domain.clock import iso_dt
 from services.attendance import BadLink
@@ -22,12 +23,8 @@ from services.errors import NotFound
 
 routes = RouteTable("sessions")
 
-SESSION_ROW = (
-    '{"id", "meetingId", "meetingTitle", "studentId", "studentName", "teacherId", "teacherName", '
-    '"clickedAt", "lastActivityAt", "sessionEndedAt", "status", "durationMinutes"}'
-)
 NO_BODY = {"type": "object", "description": "nothing is read from it: send {} or no body at all"}
-GONE = '410 {"error", "status"}: the session has ended (a late heartbeat ends it as the sweep would)'
+GONE = Reply("the session has ended (a late heartbeat ends it as the sweep would)", schemas.SESSION_ENDED)
 SECRET_REFUSALS = {
     401: "no bearer, or one that is not a session secret",
     403: "the secret of another session",
@@ -41,6 +38,9 @@ INCOMPLETE = "This link is incomplete: it may have been cut off."
     "The tracking link of the Telegram button: records the click (a second click reuses the student's "
     "active session) and answers the tracking page (text/html)",
     access=PUBLIC,
+    # An HTML page, not part of the REST API: whether a link is valid is its signature,
+    # which no schema can say, so it is described here and left out of the document.
+    document=False,
     responses={
         200: "the tracking page, with script#tracking-config {sessionId, secret, heartbeatInterval, zoomUrl, "
         "meetingTitle}",
@@ -70,7 +70,7 @@ async def tracking_page_without_token(request: web.Request) -> web.Response:
     activity=False,
     body=NO_BODY,
     body_required=False,
-    responses={200: '{"status": "active", "lastActivityAt", "elapsedMinutes"}', **SECRET_REFUSALS, 410: GONE},
+    responses={200: Reply("the session is still active", schemas.SESSION_HEARTBEAT), **SECRET_REFUSALS, 410: GONE},
 )
 async def heartbeat(request: web.Request) -> web.Response:
     session_id = path_id(request)
@@ -88,7 +88,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     activity=False,
     body=NO_BODY,
     body_required=False,
-    responses={200: f"the session row {SESSION_ROW}", **SECRET_REFUSALS, 410: GONE},
+    responses={200: Reply("the ended session's row", schemas.SESSION_ROW), **SECRET_REFUSALS, 410: GONE},
 )
 async def end(request: web.Request) -> web.Response:
     session_id = path_id(request)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api import schemas
 from api.keys import SERVICES
 from api.policy import caller
-from api.routing import ADMIN, PEOPLE, RouteTable
+from api.routing import ADMIN, PEOPLE, Reply, RouteTable
 from api.validation import path_id, query_int
 from domain.clock import iso_dt
 from domain.user_presence import online_status
@@ -24,7 +25,7 @@ PAGE_MAX = 500
     access=PEOPLE,
     activity=False,
     seen=False,  # the heartbeat is the sighting itself
-    responses={200: '{"status": "online", "last_seen"}'},
+    responses={200: Reply('{"status": "online", "last_seen"}', schemas.USER_STATE)},
 )
 async def heartbeat(request: web.Request) -> web.Response:
     last_seen = await request.app[SERVICES].users.heartbeat(caller(request))
@@ -36,7 +37,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     "Marks the caller offline at once (any token but service)",
     access=PEOPLE,
     seen=False,  # a logout is not a sign of life (it is activity, §5)
-    responses={200: '{"status": "offline", "last_seen"}'},
+    responses={200: Reply('{"status": "offline", "last_seen"}', schemas.USER_STATE)},
 )
 async def logout(request: web.Request) -> web.Response:
     last_seen = await request.app[SERVICES].users.logout(caller(request))
@@ -47,7 +48,7 @@ async def logout(request: web.Request) -> web.Response:
     "/api/users/admin/users/{id}/online-status/",
     "One user's online status",
     access=ADMIN,
-    responses={200: '{"user_id", "is_online", "online_status", "last_seen"}', 404: "unknown user"},
+    responses={200: Reply("the user's status", schemas.ONLINE_STATUS), 404: "unknown user"},
 )
 async def online_status_of(request: web.Request) -> web.Response:
     found = await request.app[SERVICES].users.status_of(path_id(request))
@@ -65,7 +66,8 @@ async def online_status_of(request: web.Request) -> web.Response:
     "/api/users/admin/users/online/",
     f"Online users, most recently seen first (?limit= default {PAGE_DEFAULT}, at most {PAGE_MAX}; ?offset=)",
     access=ADMIN,
-    responses={200: '{"count", "results": [{"user_id", "name", "last_seen"}]}'},
+    query=schemas.page_query(PAGE_DEFAULT, PAGE_MAX),
+    responses={200: Reply("a page of online users", schemas.page_of(schemas.ONLINE_USER))},
 )
 async def online_users(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)

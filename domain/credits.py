@@ -220,6 +220,20 @@ def low_credits(remaining: int) -> bool:
     return remaining <= LOW_CREDITS
 
 
+def grant_amount(amount: object) -> int | str:
+    """The credits `amount` grants, or why it cannot be granted (a sentence).
+
+    A positive whole number that fits; `5.0` is the number 5 (JSON and JSON Schema
+    make no difference between them), `5.5`, `"5"` and `true` are not numbers of credits.
+    """
+    if isinstance(amount, float) and amount.is_integer():
+        amount = int(amount)
+    problem = grant_error(amount)
+    if problem is not None or not isinstance(amount, int):
+        return problem or "amount must be a positive integer"
+    return amount
+
+
 def grant_error(amount: object) -> str | None:
     """Why `amount` cannot be granted, or None (a positive whole number that fits)."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:

@@ -21,7 +21,7 @@ from api import attendance as attendance_routes
 from api import console, conversations, credits, livestreams, meetings, operations, overview, pages, sessions, widget
 from api import users as user_routes
 from api.cors import cors_middleware
-from api.errors import MAX_BODY_BYTES, error_middleware
+from api.errors import MALFORMED_REQUESTS, MAX_BODY_BYTES, error_middleware
 from api.keys import ENDPOINTS, ROUTE_TABLES, SERVICES
 from api.policy import policy_middleware
 from api.routing import RouteTable
@@ -86,6 +86,7 @@ def create_app(settings: Settings, clock: Clock = system_clock) -> web.Applicati
         policy_middleware,
     ]
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
+    logging.getLogger("aiohttp.server").addFilter(MALFORMED_REQUESTS)
     app.on_response_prepare.append(security_headers)
     sio.attach(app)
     perf.install(app, sio)  # perf: GC tuning and the transport measures (presence/perf.py, PRESENCE_PERF)

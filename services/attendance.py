@@ -252,9 +252,11 @@ class Attendance:
         return count, [session_json(r, now) for r in rows]
 
     @staticmethod
-    def window(start: str | None, end: str | None) -> Window:
+    def window(start: str | None, end: str | None, *, empty_ok: bool = False) -> Window:
         """The report window of `?from=&to=` / `--from --to`: ISO dates, `from`
-        inclusive, `to` exclusive; BadInput naming the field otherwise."""
+        inclusive, `to` exclusive; BadInput naming the field otherwise. `from` after
+        `to` is an empty window where `empty_ok` (REST: the days [from, to) hold
+        none), else refused (the command line, where it is a typo to point out)."""
         try:
             first = rules.parse_day(start, "from")
         except ValueError as e:
@@ -263,7 +265,7 @@ class Attendance:
             last = rules.parse_day(end, "to")
         except ValueError as e:
             raise BadInput("to", str(e)) from None
-        if first > last:
+        if first > last and not empty_ok:
             raise BadInput("from", f"from ({first.isoformat()}) must not be after to ({last.isoformat()})")
         return Window(first, last)
 

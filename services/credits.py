@@ -100,14 +100,16 @@ class Credits:
     # ------------------------------------------------------------ balances
     async def grant(self, user_id: str, amount: object, granted_by: str | None) -> int:
         """Adds credits (creating the user if unseen); the new balance. A bad amount,
-        or one that would take the balance past what the column holds: BadInput."""
-        problem = rules.grant_error(amount)
-        if problem or not isinstance(amount, int):
-            raise BadInput("amount", problem or "amount must be a positive integer")
+        BadInput; one that would take the balance past what the column holds: Conflict
+        (the amount is fine, the stored balance is what cannot take it)."""
+        granted = rules.grant_amount(amount)
+        if isinstance(granted, str):
+            raise BadInput("amount", granted)
+        amount = granted
         async with self._db.begin() as tx:
             remaining = await balances.grant(tx, user_id, amount, to_datetime(self._clock()), granted_by)
         if remaining is None:
-            raise BadInput("amount", f"the balance would pass {rules.MAX_CREDITS} credits; nothing was granted")
+            raise Conflict(f"the balance would pass {rules.MAX_CREDITS} credits; nothing was granted")
         await self._notices.granted(user_id, amount, remaining, granted_by)
         return remaining
 

@@ -128,6 +128,8 @@ def test_low_credits_and_grants() -> None:
     assert rules.grant_error(5) is None
     assert rules.grant_error(0) and rules.grant_error(-1) and rules.grant_error(True) and rules.grant_error(1.5)
     assert rules.grant_error(2**63) is not None
+    assert rules.grant_amount(5) == 5 and rules.grant_amount(5.0) == 5  # one JSON number
+    assert all(isinstance(rules.grant_amount(bad), str) for bad in (5.5, "5", True, 0.0, -2.0, 1e30, None))
 
 
 def test_metering_refuses_nonsense() -> None:

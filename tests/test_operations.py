@@ -47,6 +47,8 @@ async def test_openapi_covers_every_registered_api_path(server: Server) -> None:
     }
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     assert registered <= documented
+    ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids)), sorted(ids)
     put = doc["paths"]["/api/conversations/{id}"]["put"]
     assert put["requestBody"]["content"]["application/json"]["schema"]["required"] == [
         "companyId",
