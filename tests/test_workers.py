@@ -70,8 +70,16 @@ async def test_a_widget_on_one_worker_and_an_agent_on_the_other_hear_each_other(
                 pytest.fail(f"workers did not come up:\n{proc.stdout.read() if proc.stdout else ''}")
             await asyncio.sleep(0.1)
         http = aiohttp.ClientSession(base_url=url)
-        async with http.get("/api/health") as resp:
-            assert (await resp.json())["status"] == "ok"
+        # A worker joins the cluster during start-up, a moment before it listens.
+        while True:
+            try:
+                async with http.get("/api/health") as resp:
+                    assert (await resp.json())["status"] == "ok"
+                    break
+            except aiohttp.ClientConnectorError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
         codec = TokenCodec(SECRET)
         service = {"Authorization": f"Bearer {codec.encode('svc', 'service', None, None, 600)}"}
         agent_token = codec.encode("agent-1", "agent", "co-1", None, 600)
