@@ -135,10 +135,10 @@ class Credits:
     async def start(self, identity: Identity, stream_id: str) -> StreamFigures:
         """`scheduled` → `live` (owner), paying block 0 in the same unit: without a
         credit the whole unit rolls back (402) and the stream stays scheduled."""
-        now = self._clock()
-        at = to_datetime(now)
         async with begin_write(self._db) as tx:
             stream = _allowed(await streams.lock_for_check(tx, stream_id), identity, admin=False)
+            now = self._clock()  # under the lock (see `end`)
+            at = to_datetime(now)
             if stream.status == rules.LIVE:
                 raise Conflict("Livestream is already live", status=stream.status)
             if stream.status == rules.ENDED:
@@ -163,9 +163,9 @@ class Credits:
         heartbeat (so one arriving after the inactivity end does not revive the
         stream), then the heartbeat, if the stream is still live. A stream not live,
         or ended by this very check, is refused: 400 with the `reason`."""
-        now = self._clock()
         async with begin_write(self._db) as tx:
             stream = _allowed(await streams.lock_for_check(tx, stream_id), identity, admin=False)
+            now = self._clock()  # under the lock
             if stream.status != rules.LIVE:
                 raise _not_live(stream)
             check = await self._check(tx, stream, now, heartbeat=True)
@@ -177,10 +177,9 @@ class Credits:
 
     async def check_credits(self, identity: Identity, stream_id: str) -> StreamFigures:
         """A check on demand (owner or admin): the figures after charging every block due."""
-        now = self._clock()
         async with begin_write(self._db) as tx:
             stream = _allowed(await streams.lock_for_check(tx, stream_id), identity, admin=True)
-            check = await self._check(tx, stream, now)
+            check = await self._check(tx, stream, self._clock())  # now: under the lock
         await self._notices.checked(check)
         return check.figures
 
@@ -189,9 +188,12 @@ class Credits:
         first, and the end is `manual` unless it had already ended by inactivity or
         a block it could not pay. A scheduled stream is called off (`manual`, never
         charged); an ended one answers 409."""
-        now = self._clock()
         async with begin_write(self._db) as tx:
             stream = _allowed(await streams.lock_for_check(tx, stream_id), identity, admin=False)
+            # `now` is read once the stream is locked, never before: a check that held the
+            # lock meanwhile may have charged blocks starting after an earlier `now`, and
+            # an end at that earlier instant would leave them charged past `ended_at`.
+            now = self._clock()
             if stream.status == rules.ENDED:
                 raise Conflict("Livestream has already ended", status=stream.status, reason=stream.end_reason)
             if stream.status == rules.SCHEDULED:
