@@ -23,13 +23,17 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
+from sqlalchemy import text
 
 from api.keys import SERVICES
-from db.engine import create_engine, create_session_factory
+from db.engine import begin_write, create_engine, create_session_factory
 from db.queries import credits as cq
+from db.queries import livestreams as lq
+from domain.clock import to_datetime
 from domain.identity import TokenCodec
+from presence.app import RUNTIME
 from tests.conftest import SECRET, Server
-from tests.credits_support import BY_HAND, Seller, assert_books_agree, iso_at, parse
+from tests.credits_support import BY_HAND, SEED, Seller, assert_books_agree, iso_at, parse
 from tests.helpers import EventLog, FakeClock
 from tests.test_cluster import start_node
 
@@ -256,3 +260,46 @@ async def test_two_server_processes_on_redis_charge_each_block_once(
             if p.poll() is None:
                 p.terminate()
                 p.wait(10)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_an_end_waiting_behind_a_check_ends_after_the_blocks_that_check_charged(
+    make_server: Any, database_url: str
+) -> None:
+    """The end is decided at the instant it holds the stream, not when it was asked
+    for: a check that held the stream meanwhile and charged a block starting in
+    between leaves that block before `ended_at` (SPEC §7: none at or after it).
+
+    PostgreSQL only: the end must be seen waiting for the row lock (pg_locks) before
+    the clock moves; SQLite's whole-database lock shows no such wait. The crash test
+    (tests/test_fault_crash.py) found this race; here it is made to happen every time."""
+    clock = FakeClock()
+    block = 60.0  # shorter than the quiet time that ends a stream (SEED's 15 minutes)
+    server = await make_server(clock=clock, **{**SEED, "stream_credit_block": block}, **BY_HAND)
+    seller = Seller(server)
+    await seller.grant(5)
+    stream_id = await seller.create()
+    started = parse((await seller.start(stream_id))["started_at"])  # block 0
+    clock.advance(block - 1)  # a second before block 1
+    db = server.app[RUNTIME].db
+    async with begin_write(db) as tx:
+        assert (await lq.lock_for_check(tx, stream_id)) is not None  # as the monitor holds it
+        end = asyncio.create_task(seller.end(stream_id))
+        deadline = time.monotonic() + 10
+        async with db() as look:
+            query = text("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype IN ('transactionid', 'tuple')")
+            while not await look.scalar(query):
+                assert time.monotonic() < deadline and not end.done(), "the end never waited for the stream"
+                await asyncio.sleep(0.01)
+        clock.advance(1)  # block 1 starts; the holder charges it
+        block_1 = started + block
+        charged = await lq.charge_block(tx, stream_id, seller.sub, 1, to_datetime(block_1), to_datetime(clock.now))
+        assert charged.outcome == "charged", charged
+        clock.advance(1)  # the end is taken a second later, once the holder lets go
+    status, ended = await end
+    assert status == 200, ended
+    assert parse(ended["ended_at"]) == block_1 + 1 and ended["credits_consumed"] == 2, ended
+    statement = await seller.statement(stream_id)
+    assert [c["block"] for c in statement["charges"]] == [0, 1]
+    assert all(parse(c["block_starts_at"]) < parse(ended["ended_at"]) for c in statement["charges"]), statement
+    await assert_books_agree(server, seller, stream_id)
