@@ -6,7 +6,8 @@
 
 Parts (each selectable):
   relay     (1) heartbeat relay beside the Node reference at 1k and 10k widgets: bench-peer's
-            loadgen.js (closed loop, then paced at half of Node's rate), and bench/departure.js
+            loadgen.js (closed loop, then paced at half of Node's rate; then a run paced at
+            --target-rate, 5,000/s, the issue's p99 target), and bench/departure.js
             (connect storm, then a mass departure: each customer:offline timed)
   memory    (2) RSS per idle widget socket at 1k, 10k, 20k; tracemalloc bytes per socket by site
   rest      (3) REST user heartbeats: requests/s and database writes (PostgreSQL counters)
@@ -62,6 +63,13 @@ def part_relay(args) -> dict:
                 node_hb = [r["hb_per_s"] for r in size.get("node", []) if r.get("hb_per_s")]
                 paced = str(round(0.5 * statistics.median(node_hb))) if node_hb else "auto:0.5"
                 r = relay.run_loadgen(side, ns, work, paced)
+                if args.target_rate:
+                    # the target: p99 at a fixed 5,000/s, below either side's capacity
+                    # (half of Node's rate is above ours on a quiet box), after a 1 s closed loop
+                    tns = argparse.Namespace(**{**vars(ns), "duration": 1, "warmup": 1, "paced_duration": 10})
+                    t = relay.run_loadgen(side, tns, work, str(args.target_rate))
+                    r["target"] = {k: t.get(k) for k in ("paced_rate_achieved", "paced_latency_p50_ms",
+                                                        "paced_latency_p99_ms", "other_cpu_pct")}  # fmt: skip
                 d = relay.run_departure(side, ns, work, c)
                 r["departure"] = d
                 size.setdefault(side.name, []).append(r)
@@ -131,6 +139,8 @@ RELAY_ROWS = [
     ("paced_rate_achieved", None, "paced heartbeats /s (half of Node's)", 0),
     ("paced_latency_p50_ms", None, "fan-out p50 ms (paced)", 2),
     ("paced_latency_p99_ms", None, "fan-out p99 ms (paced)", 2),
+    ("paced_latency_p50_ms", "target", "fan-out p50 ms (paced at --target-rate)", 2),
+    ("paced_latency_p99_ms", "target", "fan-out p99 ms (paced at --target-rate)", 2),
     ("rss_per_1k_sockets_mb", None, "RSS per 1k sockets MB (loadgen)", 1),
     ("widgets_online_s", "departure", "widgets connect + online s", 2),
     ("agents_join_s", "departure", "agents connect + join s", 2),
@@ -238,6 +248,9 @@ def main() -> int:
         "--sweep-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000, 1_000_000]
     )
     ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument(
+        "--target-rate", type=int, default=5000, help="relay: also 10 s paced at this rate, every side (0: off)"
+    )
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--profile", action="store_true", help="py-spy the python servers during the closed loop")
     ap.add_argument("--json", type=Path, default=peer.RESULTS / "latest.json")
