@@ -25,7 +25,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from db.engine import SessionFactory, create_engine, create_session_factory
+from db.engine import SessionFactory, create_engine
 from db.migrate import upgrade
 from db.models import Base
 from domain.clock import Clock, system_clock
@@ -36,6 +36,7 @@ from presence.app import create_app
 from realtime.store import create_store
 from realtime.store.base import PresenceStore
 from tests.helpers import EventLog
+from tests.users_support import database
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 POSTGRES_URL = os.environ.get("PRESENCE_TEST_POSTGRES_URL")
@@ -134,11 +135,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 @pytest.fixture
 async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
     """A session factory on this test's database (SQLite, then PostgreSQL), disposed afterwards."""
-    engine = create_engine(database_url)
-    try:
-        yield create_session_factory(engine)
-    finally:
-        await engine.dispose()
+    async with database(database_url) as factory:
+        yield factory
 
 
 @pytest.fixture(params=["memory", "redis"])
