@@ -293,7 +293,17 @@ class RedisPresenceStore:
 
     # ---------------------------------------------------------------- sweep questions
     async def expired(self, now: float, offline_after: float) -> list[tuple[str, str]]:
+        since = self._reachable_since
+        if since is None or now - since < offline_after:
+            # Redis was away (for this node at least): no heartbeat could be recorded
+            # meanwhile, so a stale lease proves nothing until every widget has had
+            # `offline_after` to heartbeat again. (A tab that closed meanwhile goes
+            # offline by its recorded departure, or at the latest then.)
+            return []
+        asked = time.monotonic()
         members = await self._r.zrangebyscore(self._leases, "-inf", now - offline_after, start=0, num=10_000)
+        if time.monotonic() - asked > offline_after / 2 or self._reachable_since != since:
+            return []  # Redis stalled while we asked: the heartbeats were stuck in it too
         return [_split(m) for m in members]
 
     async def due_departures(self, now: float) -> list[str]:
