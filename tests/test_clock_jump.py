@@ -19,20 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from api.keys import SERVICES
-from infra.settings import Settings
 from infra.steady_clock import MAX_SLEW, SteadyClock
-from presence.app import create_app
 from tests import attendance_support as attendance
-from tests.conftest import FAST, SECRET, Server
+from tests.conftest import FAST
 from tests.credits_support import Seller, monitor
 from tests.test_widget_presence import ids, snapshot
 
@@ -47,31 +41,6 @@ class WallClock:
 
     def __call__(self) -> float:
         return time.time() + self.offset
-
-
-@pytest.fixture
-async def start_server(database_url: str, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """`await start_server(clock, **settings)`: the real app on a free port with that clock."""
-    started: list[tuple[web.AppRunner, Server]] = []
-
-    async def start(clock: Callable[[], float], **overrides: Any) -> Server:
-        settings = replace(
-            Settings(database_url=database_url, jwt_secret=SECRET, secret_file=tmp_path / ".secret"),
-            **{**FAST, **overrides},
-        )
-        app = create_app(settings, clock)
-        runner = web.AppRunner(app, shutdown_timeout=1)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        server = Server(app, f"http://127.0.0.1:{runner.addresses[0][1]}", settings)
-        started.append((runner, server))
-        return server
-
-    yield start
-    for runner, server in reversed(started):
-        await server.close()
-        await runner.cleanup()
 
 
 async def keep_beating(widget: Any, conversation_id: str, every: float, acks: list[Any]) -> None:
@@ -103,10 +72,10 @@ def test_the_steady_clock_follows_its_reference_only_by_slewing() -> None:
     assert now < clock() <= now + 1
 
 
-async def test_a_forward_jump_times_out_nobody(start_server: Any) -> None:
+async def test_a_forward_jump_times_out_nobody(make_server: Any) -> None:
     wall = WallClock()
-    server = await start_server(
-        SteadyClock(wall), widget_offline_grace=1.5, user_offline_after=60, user_sweep_every=3600
+    server = await make_server(
+        clock=SteadyClock(wall), widget_offline_grace=1.5, user_offline_after=60, user_sweep_every=3600
     )
     await server.conversation("stays")
     await server.conversation("reloads")
@@ -149,12 +118,12 @@ async def test_a_forward_jump_times_out_nobody(start_server: Any) -> None:
     await back.disconnect()
 
 
-async def test_a_forward_jump_charges_no_block_and_ends_no_session_early(start_server: Any) -> None:
+async def test_a_forward_jump_charges_no_block_and_ends_no_session_early(make_server: Any) -> None:
     """Credit blocks of 60 s, attendance sessions ended after 30 s without a heartbeat:
     ten minutes of clock step is neither ten blocks due nor a session timed out."""
     wall = WallClock()
-    server = await start_server(
-        SteadyClock(wall),
+    server = await make_server(
+        clock=SteadyClock(wall),
         stream_credit_block=60,
         stream_check_every=3600,
         session_heartbeat_interval=5,
@@ -183,9 +152,9 @@ async def test_a_forward_jump_charges_no_block_and_ends_no_session_early(start_s
     assert (await seller.stream(stream_id))["status"] == "live"
 
 
-async def test_a_backward_jump_delays_no_timeout_and_limits_nobody(start_server: Any) -> None:
+async def test_a_backward_jump_delays_no_timeout_and_limits_nobody(make_server: Any) -> None:
     wall = WallClock()
-    server = await start_server(SteadyClock(wall), rate_limit=5)
+    server = await make_server(clock=SteadyClock(wall), rate_limit=5)
     await server.conversation("stays")
     await server.conversation("quiet")
     agent_socket, agent = await server.agent("stays")
@@ -205,11 +174,11 @@ async def test_a_backward_jump_delays_no_timeout_and_limits_nobody(start_server:
 
 
 async def test_one_node_jumping_does_not_time_out_the_other_nodes_customers(
-    start_server: Any, redis_settings: dict[str, str]
+    make_server: Any, redis_settings: dict[str, str]
 ) -> None:
     wall = WallClock()
-    a = await start_server(SteadyClock(wall), **redis_settings)  # this node's clock will step
-    b = await start_server(SteadyClock(), **redis_settings)
+    a = await make_server(clock=SteadyClock(wall), **redis_settings)  # this node's clock will step
+    b = await make_server(clock=SteadyClock(), **redis_settings)
     await a.conversation("on-a")
     await a.conversation("on-b")
     agent_socket, agent = await b.agent("on-a")
