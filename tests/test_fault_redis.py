@@ -72,6 +72,19 @@ def iso_seconds(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+def every_node_says(http: aiohttp.ClientSession, urls: tuple[str, ...], status: int, redis: str | None = None) -> Any:
+    """A condition for `until`: every node's /api/health answers `status` (and `redis`)."""
+
+    async def check() -> bool:
+        for url in urls:
+            got, body = await health(http, url)
+            if got != status or (redis is not None and body["redis"] != redis):
+                return False
+        return True
+
+    return check
+
+
 def last_word(log: EventLog, c: str) -> tuple[str, Any] | None:
     told = [
         (name, data)
@@ -152,28 +165,14 @@ async def test_redis_restarted_under_three_nodes(tmp_path: Path, sqlite_template
             redis.kill()
             down_at = time.monotonic()
 
-            async def all_degraded() -> bool:
-                for url in (a, b, c):
-                    status, body = await health(http, url)
-                    if status != 503 or body["redis"] != "error":
-                        return False
-                return True
-
-            await until(all_degraded, 10, "health degraded on every node")
+            await until(every_node_says(http, (a, b, c), 503, "error"), 10, "health degraded on every node")
             await widgets["c3"].close()  # the customer of c3 leaves while Redis is away
             left_at = time.monotonic()
             await asyncio.sleep(max(0.0, down_at + OUTAGE - time.monotonic()))  # the outage lasts
             redis.start()
             up_at = time.monotonic()
 
-            async def all_ok() -> bool:
-                for url in (a, b, c):
-                    status, body = await health(http, url)
-                    if status != 200 or body["redis"] != "ok":
-                        return False
-                return True
-
-            ok_at = await until(all_ok, 15, "health ok on every node")
+            ok_at = await until(every_node_says(http, (a, b, c), 200, "ok"), 15, "health ok on every node")
             # Both channels every node listens to (presence changes, Socket.IO's own) are
             # subscribed again promptly (python-socketio alone waits 1, 2, 4 … s between
             # attempts): then node A's event to the admins room reaches the admin on C.
@@ -338,14 +337,7 @@ async def test_redis_frozen_under_two_nodes(tmp_path: Path, sqlite_template: Pat
                 redis.proc.send_signal(signals.SIGCONT)
             thawed_at = time.monotonic()
 
-            async def all_ok() -> bool:
-                for url in (a, b):
-                    status, _ = await health(http, url)
-                    if status != 200:
-                        return False
-                return True
-
-            await until(all_ok, 15, "health ok after the freeze")
+            await until(every_node_says(http, (a, b), 200), 15, "health ok after the freeze")
             # Past node_lost_after (3 s) and a few sweeps after the thaw: nobody was dropped.
             await asyncio.sleep(4.0)
             assert "customer:offline" not in log.names(), log.events
